@@ -1,0 +1,184 @@
+"""The module-level loading API: dispatch an image id to its scheme's loader."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from . import _state
+from .errors import InvalidImageIdError, LoadstoneError, PluginError, UnknownSchemeError
+
+if TYPE_CHECKING:
+    from ._load_object import ImageLoadObject
+    from ._loaders import ImageLoader
+    from ._plugins import PluginInfo
+    from ._pool import RequestType
+
+__all__ = [
+    "register_image_loader",
+    "register_unknown_image_loader",
+    "load_image",
+    "load_and_cache_image",
+    "load_images",
+    "cancel_load_image",
+    "cancel_load_all",
+    "series_image_ids",
+    "plugins",
+    "scheme_of",
+]
+
+
+def scheme_of(image_id: object) -> str:
+    """The lower-case scheme of an image id (the text before the first ``:``)."""
+    if not isinstance(image_id, str):
+        raise InvalidImageIdError(f"an image id must be a str, got {type(image_id).__name__}")
+    colon = image_id.find(":")
+    if colon <= 0:
+        shown = repr(image_id) if image_id else "an empty string"
+        raise InvalidImageIdError(
+            f"image id {shown} has no scheme (expected 'scheme:…', e.g. 'example://ct/0')",
+            image_id=image_id,
+        )
+    return image_id[:colon].lower()
+
+
+def register_image_loader(scheme: str, loader: ImageLoader) -> None:
+    """Use ``loader`` for ``scheme``; the user's registration wins over every plugin."""
+    _state.registry.register_image_loader(scheme, loader)
+
+
+def register_unknown_image_loader(loader: ImageLoader | None) -> ImageLoader | None:
+    """Use ``loader`` for schemes nobody claims; returns the previous one."""
+    return _state.registry.register_unknown_image_loader(loader)
+
+
+def _check_options(options: Mapping[str, Any]) -> tuple[RequestType | None, int]:
+    from ._pool import RequestType
+
+    request_type = options.get("request_type")
+    priority = options.get("priority", 0)
+    if isinstance(priority, bool) or not isinstance(priority, int):
+        raise TypeError(f"priority must be an int, got {priority!r}")
+    timeout = options.get("timeout")
+    if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float))
+                                or timeout <= 0):
+        raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
+    headers = options.get("headers")
+    if headers is not None and not isinstance(headers, Mapping):
+        raise TypeError("headers must be a mapping of str to str")
+    return (None if request_type is None else RequestType.parse(request_type)), priority
+
+
+def _dispatch(image_id: str, options: dict[str, Any], default_type: RequestType | None,
+              cache: bool) -> ImageLoadObject:
+    from ._pool import RequestType
+
+    scheme = scheme_of(image_id)
+    request_type, priority = _check_options(options) if options else (None, 0)
+    loader = _state.registry.loader_for(scheme, image_id)
+    request = _state.pool.create(
+        image_id, loader, options, request_type or default_type or RequestType.INTERACTION, priority
+    )
+    if cache:
+        if options and options.get("ignore_cache"):
+            _state.cache.remove_image_load_object(image_id)
+        shared = _state.cache.put_image_load_object(image_id, request.load_object)
+        if shared is not request.load_object:
+            return shared  # another caller started this load a moment ago
+    return _state.pool.submit(request)
+
+
+def _cached(image_id: object) -> ImageLoadObject | None:
+    try:
+        return _state.cache.get_image_load_object(image_id)  # type: ignore[arg-type]
+    except TypeError:  # unhashable id: let the validation say why
+        return None
+
+
+def load_image(image_id: str, **options: Any) -> ImageLoadObject:
+    """Start loading ``image_id`` (or return its cached load); does not store in the cache.
+
+    Raises :class:`UnknownSchemeError` (or :class:`InvalidImageIdError`) at
+    once; every other failure arrives through the returned load object.
+    """
+    if not options.get("ignore_cache"):
+        cached = _cached(image_id)
+        if cached is not None:
+            return cached
+    return _dispatch(image_id, options, None, cache=False)
+
+
+def load_and_cache_image(image_id: str, **options: Any) -> ImageLoadObject:
+    """Like :func:`load_image`, and keep the load in ``loadstone.cache``.
+
+    Concurrent calls for one id share one loader call.
+    """
+    if not options or not options.get("ignore_cache"):  # the hot path: a cache hit with no options
+        cached = _cached(image_id)
+        if cached is not None:
+            return cached
+    return _dispatch(image_id, options, None, cache=True)
+
+
+def _failed(image_id: object, error: LoadstoneError) -> ImageLoadObject:
+    import concurrent.futures
+
+    from ._load_object import ImageLoadObject
+
+    promise: concurrent.futures.Future[Any] = concurrent.futures.Future()
+    promise.set_exception(error)
+    return ImageLoadObject(promise, image_id=image_id if isinstance(image_id, str) else "")
+
+
+def load_images(image_ids: Iterable[str], **options: Any) -> list[ImageLoadObject]:
+    """Load and cache many images through the pool (``PREFETCH`` unless told otherwise).
+
+    Returns one load object per id, in order; a bad id gives a failed load
+    object rather than stopping the others.
+    """
+    if isinstance(image_ids, str):
+        raise TypeError("load_images takes an iterable of image ids, not one str")
+    options.setdefault("request_type", "prefetch")
+    _check_options(options)
+    result = []
+    for image_id in image_ids:
+        try:
+            cached = None if options.get("ignore_cache") else _cached(image_id)
+            result.append(cached or _dispatch(image_id, dict(options), None, cache=True))
+        except LoadstoneError as exc:
+            result.append(_failed(image_id, exc))
+    return result
+
+
+def cancel_load_image(image_id: str) -> bool:
+    """Cancel the unfinished loads of ``image_id``; True if there was one."""
+    return _state.pool.cancel_image(image_id)
+
+
+def cancel_load_all() -> int:
+    """Cancel every queued and running load; returns how many."""
+    return _state.pool.cancel_all()
+
+
+def series_image_ids(series_id: str) -> list[str]:
+    """The image ids of a series id, in order, as the plugin that knows it says."""
+    scheme = scheme_of(series_id)
+    try:
+        ids = _state.registry.series_image_ids(series_id)
+    except LoadstoneError:
+        raise
+    except Exception as exc:
+        raise PluginError(f"expanding series {series_id!r} failed: {type(exc).__name__}: {exc}",
+                          image_id=series_id) from exc
+    if ids is None:
+        error = _state.registry.unknown_scheme(scheme, series_id)
+        raise UnknownSchemeError(
+            f"no plugin expands series id {series_id!r}; " + error.message.split("; ", 1)[-1],
+            image_id=series_id, scheme=scheme, installed=error.installed, suggestion=error.suggestion,
+        )
+    return ids
+
+
+def plugins() -> list[PluginInfo]:
+    """Every discovered plugin: name, distribution, version, schemes, status."""
+    return _state.registry.plugins()

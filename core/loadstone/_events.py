@@ -1,0 +1,82 @@
+"""The event bus: ``subscribe(event, callback) -> unsubscribe``.
+
+Callbacks run synchronously on the thread that triggers the event; one that
+raises is logged and never breaks a load.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from typing import Any
+
+__all__ = [
+    "EventBus",
+    "IMAGE_LOADED",
+    "IMAGE_LOAD_FAILED",
+    "IMAGE_CACHE_IMAGE_ADDED",
+    "IMAGE_CACHE_IMAGE_REMOVED",
+    "IMAGE_CACHE_FULL",
+    "IMAGE_LOAD_PROGRESS",
+]
+
+IMAGE_LOADED = "IMAGE_LOADED"
+IMAGE_LOAD_FAILED = "IMAGE_LOAD_FAILED"
+IMAGE_CACHE_IMAGE_ADDED = "IMAGE_CACHE_IMAGE_ADDED"
+IMAGE_CACHE_IMAGE_REMOVED = "IMAGE_CACHE_IMAGE_REMOVED"
+IMAGE_CACHE_FULL = "IMAGE_CACHE_FULL"
+IMAGE_LOAD_PROGRESS = "IMAGE_LOAD_PROGRESS"
+
+EventCallback = Callable[[str, dict[str, Any]], Any]
+
+_log = logging.getLogger("loadstone.events")
+
+
+class EventBus:
+    """Named events with any number of subscribers each."""
+
+    IMAGE_LOADED = IMAGE_LOADED
+    IMAGE_LOAD_FAILED = IMAGE_LOAD_FAILED
+    IMAGE_CACHE_IMAGE_ADDED = IMAGE_CACHE_IMAGE_ADDED
+    IMAGE_CACHE_IMAGE_REMOVED = IMAGE_CACHE_IMAGE_REMOVED
+    IMAGE_CACHE_FULL = IMAGE_CACHE_FULL
+    IMAGE_LOAD_PROGRESS = IMAGE_LOAD_PROGRESS
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        # Copy-on-write tuples: triggering reads without taking the lock.
+        self._subscribers: dict[str, tuple[EventCallback, ...]] = {}
+
+    def subscribe(self, event: str, callback: EventCallback) -> Callable[[], None]:
+        """Call ``callback(event, detail)`` on each ``event``; returns an unsubscribe function."""
+        if not callable(callback):
+            raise TypeError("callback must be callable")
+        with self._lock:
+            self._subscribers[event] = (*self._subscribers.get(event, ()), callback)
+
+        def unsubscribe() -> None:
+            with self._lock:
+                current = list(self._subscribers.get(event, ()))
+                if callback in current:
+                    current.remove(callback)
+                    self._subscribers[event] = tuple(current)
+
+        return unsubscribe
+
+    def has_subscribers(self, event: str) -> bool:
+        """Whether triggering ``event`` would call anyone (lets hot paths skip building details)."""
+        return bool(self._subscribers.get(event))
+
+    def trigger(self, event: str, detail: dict[str, Any]) -> None:
+        """Deliver ``detail`` to every subscriber of ``event``."""
+        for callback in self._subscribers.get(event, ()):
+            try:
+                callback(event, detail)
+            except Exception:
+                _log.exception("event callback %r for %s raised", callback, event)
+
+    def clear(self) -> None:
+        """Remove every subscriber (tests)."""
+        with self._lock:
+            self._subscribers.clear()

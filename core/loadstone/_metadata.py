@@ -1,0 +1,93 @@
+"""Metadata providers: ``(module, image_id) -> object | None``, asked by priority."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any
+
+__all__ = ["MetadataProvider", "MetadataRegistry", "MODULES"]
+
+MetadataProvider = Callable[[str, str], Any]
+
+MODULES = (
+    "imagePlaneModule",
+    "imagePixelModule",
+    "generalSeriesModule",
+    "generalStudyModule",
+    "generalImageModule",
+    "patientModule",
+    "voiLutModule",
+    "modalityLutModule",
+    "sopCommonModule",
+    "multiframeModule",
+    "transferSyntax",
+)
+
+_log = logging.getLogger("loadstone.metadata")
+
+
+class MetadataRegistry:
+    """Providers sorted by priority (higher first; equal priorities in insertion order)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._providers: tuple[tuple[int, int, MetadataProvider], ...] = ()
+        self._seq = 0
+        self._before_first_use: Callable[[], None] | None = None
+
+    def _ensure_ready(self) -> None:
+        hook = self._before_first_use
+        if hook is not None:
+            self._before_first_use = None
+            hook()
+
+    def add_provider(self, provider: MetadataProvider, priority: int = 0) -> None:
+        """Register ``provider``; re-adding one changes its priority."""
+        if not callable(provider):
+            raise TypeError("a metadata provider must be callable (module, image_id) -> object | None")
+        with self._lock:
+            kept = [entry for entry in self._providers if entry[2] is not provider]
+            self._seq += 1
+            kept.append((int(priority), self._seq, provider))
+            kept.sort(key=lambda entry: (-entry[0], entry[1]))
+            self._providers = tuple(kept)
+
+    def remove_provider(self, provider: MetadataProvider) -> bool:
+        """Unregister ``provider``; False if it was not registered."""
+        with self._lock:
+            kept = tuple(entry for entry in self._providers if entry[2] is not provider)
+            removed = len(kept) != len(self._providers)
+            self._providers = kept
+        return removed
+
+    def providers(self) -> Iterator[tuple[MetadataProvider, int]]:
+        """The providers in the order they are asked, with their priorities."""
+        self._ensure_ready()
+        for priority, _, provider in self._providers:
+            yield provider, priority
+
+    def get(self, module: str, image_id: str) -> Any:
+        """The first non-None answer for ``module`` of ``image_id``, else None.
+
+        A provider that raises is logged and skipped: metadata is advisory.
+        """
+        self._ensure_ready()
+        for _, _, provider in self._providers:
+            try:
+                answer = provider(module, image_id)
+            except Exception:
+                _log.warning("metadata provider %r raised for %s of %r", provider, module, image_id,
+                             exc_info=True)
+                continue
+            if answer is not None:
+                return answer
+        return None
+
+    __call__ = get
+
+    def clear(self) -> None:
+        """Remove every provider."""
+        with self._lock:
+            self._providers = ()
