@@ -154,9 +154,10 @@ class LoaderContract:
     return_within: ClassVar[float] = 0.5
 
     def _loader(self) -> Any:
-        if self.loader is None:
+        loader = type(self).loader  # through the class: a plain function must not bind to self
+        if loader is None:
             raise _fail("set LoaderContract.loader to an ImageLoader or a scheme")
-        return self.loader
+        return loader
 
     def _slow(self) -> str | None:
         return self.slow_id
