@@ -1,0 +1,1 @@
+"""The pieces of the ``loadstone`` command line; :mod:`loadstone.cli` is the entry point."""
