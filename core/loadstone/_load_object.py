@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 from collections.abc import Callable, Generator
 from typing import TYPE_CHECKING, Any
 
@@ -99,7 +100,9 @@ class ImageLoadObject:
         waiter: asyncio.Future[None] = loop.create_future()
 
         def wake(_: object) -> None:
-            loop.call_soon_threadsafe(_resolve, waiter)
+            # RuntimeError: the awaiting loop has closed, nobody waits any more.
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(_resolve, waiter)
 
         # Not asyncio.wrap_future: cancelling the awaiting task must not
         # cancel a load that other callers (the cache) share.

@@ -116,6 +116,8 @@ class PluginRegistry:
         self._providers_by_plugin: dict[str, list[Callable[..., Any]]] = {}
         self._discovered = False
         self._manager: pluggy.PluginManager | None = None
+        # Asking for metadata first must find the plugins' providers too.
+        metadata._before_first_use = self.ensure_discovered
 
     # -- user registrations ------------------------------------------------
     def register_image_loader(self, scheme: str, loader: ImageLoader) -> None:
@@ -224,6 +226,8 @@ class PluginRegistry:
             self._dists.clear()
             self._providers_by_plugin.clear()
             self._discovered = False
+            # Asking for metadata first must rediscover the plugins' providers.
+            self._metadata._before_first_use = self.ensure_discovered
 
     def _drop_providers(self, name: str) -> None:
         for provider in self._providers_by_plugin.get(name, ()):

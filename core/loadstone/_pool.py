@@ -117,6 +117,7 @@ class RequestPool:
         self._live: dict[int, Request] = {}
         self._seq = itertools.count()
         self._events = events
+        self._local = threading.local()
 
     # -- configuration -------------------------------------------------
     def set_max_concurrent(self, request_type: RequestType | str | None, limit: int) -> None:
@@ -155,6 +156,7 @@ class RequestPool:
 
     def submit(self, request: Request) -> ImageLoadObject:
         """Queue ``request`` and start whatever may start now."""
+        # "timeout" bounds the whole load as the caller sees it, queue time included.
         timeout = request.options.get("timeout") if request.options else None
         if timeout is not None:
             request.timer = call_later(float(timeout), lambda: self._expire(request, float(timeout)))
@@ -165,16 +167,28 @@ class RequestPool:
         return request.load_object
 
     def _pump(self) -> None:
-        """Start queued requests while limits allow (outside the lock: loaders may be slow to return)."""
-        while True:
-            with self._lock:
-                request = self._next_startable()
-                if request is None:
-                    return
-                request.state = _RUNNING
-                self._running[request.request_type] += 1
-                self._total_running += 1
-            self._start(request)
+        """Start queued requests while limits allow (outside the lock: loaders may be slow to return).
+
+        A loader that completes synchronously finishes its request inside
+        ``_start``; the pump already running on this thread picks up the
+        freed slot, so finishing never recurses into another pump.
+        """
+        local = self._local
+        if getattr(local, "pumping", False):
+            return
+        local.pumping = True
+        try:
+            while True:
+                with self._lock:
+                    request = self._next_startable()
+                    if request is None:
+                        return
+                    request.state = _RUNNING
+                    self._running[request.request_type] += 1
+                    self._total_running += 1
+                self._start(request)
+        finally:
+            local.pumping = False
 
     def _next_startable(self) -> Request | None:
         if self._total_running >= self._total_limit:

@@ -98,7 +98,9 @@ def render_image(
             lut = _to_uint8(apply_voi(stored * image.slope + image.intercept, center, width, function))
             if invert:
                 lut = 255 - lut
-            index = data.astype(np.int64, copy=False) - lo if lo else data
+            if data.dtype == np.bool_:
+                data = data.view(np.uint8)  # a bool array would index as a mask
+            index = data.astype(np.intp, copy=False) - lo if lo else data
             return lut[index]
     modality = data.astype(np.float64) * image.slope + image.intercept
     out = _to_uint8(apply_voi(modality, center, width, function))

@@ -38,8 +38,6 @@ def _build() -> None:
     events = EventBus()
     metadata = MetadataRegistry()
     registry = PluginRegistry(metadata)
-    # Asking for metadata first must find the plugins' providers too.
-    metadata._before_first_use = registry.ensure_discovered
     globals().update(
         events=events,
         metadata=metadata,
