@@ -44,6 +44,12 @@ class _Entry:
         self.loaded = False
 
 
+def _failed(load_object: ImageLoadObject) -> bool:
+    """True once a load ended without an image (its cache entry is on its way out)."""
+    promise = load_object.promise
+    return promise.done() and (promise.cancelled() or promise.exception() is not None)
+
+
 class ImageCache:
     """LRU cache of :class:`ImageLoadObject` by image id, bounded in bytes."""
 
@@ -90,8 +96,8 @@ class ImageCache:
     def get_image_load_object(self, image_id: str) -> ImageLoadObject | None:
         """The cached load object (pending or done), marking it recently used."""
         entry = self._entries.get(image_id)
-        if entry is None:
-            return None
+        if entry is None or (not entry.loaded and _failed(entry.load_object)):
+            return None  # a failed load whose entry is about to go: a new load may start
         try:
             with self._lock:
                 self._entries.move_to_end(image_id)
@@ -114,7 +120,7 @@ class ImageCache:
             raise TypeError("put_image_load_object needs an ImageLoadObject")
         with self._lock:
             existing = self._entries.get(image_id)
-            if existing is not None:
+            if existing is not None and (existing.loaded or not _failed(existing.load_object)):
                 self._entries.move_to_end(image_id)
                 return existing.load_object
             entry = _Entry(load_object)

@@ -60,7 +60,7 @@ class ImageLoadObject:
             raise
         except concurrent.futures.CancelledError:
             raise LoadCancelledError("load cancelled", image_id=self.image_id) from None
-        except TimeoutError:
+        except concurrent.futures.TimeoutError:  # the builtin TimeoutError only from 3.11
             raise LoadTimeoutError(
                 f"load still running after waiting {timeout} s", image_id=self.image_id
             ) from None

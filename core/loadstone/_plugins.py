@@ -115,6 +115,7 @@ class PluginRegistry:
         self._dists: dict[str, Any] = {}
         self._providers_by_plugin: dict[str, list[Callable[..., Any]]] = {}
         self._discovered = False
+        self._discovering = False
         self._manager: pluggy.PluginManager | None = None
         # Asking for metadata first must find the plugins' providers too.
         metadata._before_first_use = self.ensure_discovered
@@ -202,14 +203,19 @@ class PluginRegistry:
 
     # -- discovery ---------------------------------------------------------
     def ensure_discovered(self) -> None:
+        """Discover plugins once; other threads wait until discovery is complete."""
         if self._discovered:
             return
-        with self._lock:
-            if self._discovered:
+        with self._lock:  # an RLock: a plugin imported during discovery may re-enter
+            if self._discovered or self._discovering:
                 return
-            self._discovered = True
-            if not _env_flag("LOADSTONE_DISABLE_PLUGIN_AUTOLOAD"):
-                self._discover_entry_points()
+            self._discovering = True
+            try:
+                if not _env_flag("LOADSTONE_DISABLE_PLUGIN_AUTOLOAD"):
+                    self._discover_entry_points()
+            finally:
+                self._discovering = False
+                self._discovered = True
 
     def reset(self) -> None:
         """Forget every plugin (not the user's loaders); the next use discovers again."""

@@ -60,6 +60,27 @@ def _to_uint8(levels: np.ndarray) -> np.ndarray:
     return np.clip(np.rint(levels), 0, 255).astype(np.uint8)
 
 
+def _stretch(values: np.ndarray) -> np.ndarray:
+    lo, hi = float(values.min()), float(values.max())
+    scale = 255.0 / (hi - lo) if hi > lo else 0.0
+    return _to_uint8((values.astype(np.float64) - lo) * scale)
+
+
+def _render_colour(data: np.ndarray, center: float | None, width: float | None,
+                   function: str) -> np.ndarray:
+    """Window (or stretch) the colour channels; alpha is opacity, never windowed."""
+    colour = data[..., :3]
+    if center is not None and width is not None:
+        out = _to_uint8(apply_voi(colour, center, width, function))
+    else:
+        out = _stretch(colour)
+    if data.shape[-1] == 4:
+        alpha = data[..., 3:]
+        alpha = alpha if alpha.dtype == np.uint8 else _stretch(alpha)
+        out = np.concatenate([out, alpha], axis=-1)
+    return out
+
+
 def render_image(
     image: Image,
     window_center: float | None = None,
@@ -74,10 +95,8 @@ def render_image(
     if image.color:
         if data.dtype == np.uint8 and not explicit_window:
             return data
-        if not explicit_window:
-            lo, hi = float(data.min()), float(data.max())
-            scale = 255.0 / (hi - lo) if hi > lo else 0.0
-            return _to_uint8((data.astype(np.float64) - lo) * scale)
+        return _render_colour(data, window_center if explicit_window else None, window_width,
+                              (voi_lut_function or image.voi_lut_function or "LINEAR").upper())
     if window_center is None or window_width is None:
         if image.window_center is not None and image.window_width is not None:
             center, width = float(image.window_center), float(image.window_width)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import socket
 import threading
 from collections.abc import Iterator, Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pytest
@@ -28,8 +28,8 @@ def good_loader(image_id: str, options: Mapping[str, Any]) -> Image:
 
 class TestGoodLoaderPasses(LoaderContract):
     loader = good_loader
-    valid_ids = ["kit:grey", "kit:rgb"]
-    invalid_ids = {"kit:missing": InvalidImageError}
+    valid_ids = ("kit:grey", "kit:rgb")
+    invalid_ids: ClassVar[Mapping[str, type[BaseException]]] = {"kit:missing": InvalidImageError}
 
 
 class _Stalling:
@@ -103,7 +103,7 @@ def test_check_loader_catches_a_blocking_loader() -> None:
 
     class Slow(LoaderContract):
         loader = blocking
-        valid_ids = ["slow:1"]
+        valid_ids = ("slow:1",)
         return_within = -1.0  # any time is too long: the check must fire
 
     with pytest.raises(AssertionError, match="slow work must run elsewhere"):
