@@ -37,14 +37,14 @@ class ImageLoader(Protocol):
 
 LoadFunction = Callable[[str, Mapping[str, Any]], "Image | Awaitable[Image]"]
 
-_executor: concurrent.futures.ThreadPoolExecutor | None = None
+_executor: concurrent.futures.Executor | None = None
 _executor_lock = threading.Lock()
 _loop: asyncio.AbstractEventLoop | None = None
 _loop_lock = threading.Lock()
 
 
-def worker_executor() -> concurrent.futures.ThreadPoolExecutor:
-    """The shared thread pool that runs plain loader functions.
+def worker_executor() -> concurrent.futures.Executor:
+    """The shared pool of daemon threads that runs plain loader functions.
 
     Size: ``LOADSTONE_MAX_WORKERS`` or 16 — loads are mostly I/O and GIL-free decode.
     """
@@ -52,10 +52,10 @@ def worker_executor() -> concurrent.futures.ThreadPoolExecutor:
     if _executor is None:
         with _executor_lock:
             if _executor is None:
+                from ._workers import DaemonThreadPool
+
                 workers = int(os.environ.get("LOADSTONE_MAX_WORKERS", "16"))
-                _executor = concurrent.futures.ThreadPoolExecutor(
-                    max_workers=max(1, workers), thread_name_prefix="loadstone-worker"
-                )
+                _executor = DaemonThreadPool(max(1, workers), thread_name_prefix="loadstone-worker")
     return _executor
 
 

@@ -1,0 +1,88 @@
+"""The worker threads that run plain loader functions.
+
+Not :class:`concurrent.futures.ThreadPoolExecutor`: it joins its threads at
+interpreter exit, so one loader function stuck in code that ignores
+cancellation (a C call, a sleep) would hang the program after its load was
+cancelled or timed out.  These threads are daemons; everything else about
+them is the executor contract.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import queue
+import threading
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+__all__ = ["DaemonThreadPool"]
+
+T = TypeVar("T")
+
+
+class DaemonThreadPool(concurrent.futures.Executor):
+    """A thread pool of daemon threads, started on demand up to ``max_workers``."""
+
+    def __init__(self, max_workers: int, thread_name_prefix: str = "loadstone-worker") -> None:
+        if max_workers < 1:
+            raise ValueError("max_workers must be at least 1")
+        self._max_workers = max_workers
+        self._prefix = thread_name_prefix
+        self._queue: queue.SimpleQueue[tuple[concurrent.futures.Future[Any], Callable[[], Any]] | None] = (
+            queue.SimpleQueue()
+        )
+        self._lock = threading.Lock()
+        self._threads: list[threading.Thread] = []
+        # One permit per idle thread; a submit that takes one needs no new thread.
+        self._idle = threading.Semaphore(0)
+        self._shutdown = False
+
+    def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> concurrent.futures.Future[T]:
+        """Run ``fn(*args, **kwargs)`` on a worker thread."""
+        future: concurrent.futures.Future[T] = concurrent.futures.Future()
+        with self._lock:
+            if self._shutdown:
+                raise RuntimeError("cannot submit to a pool that was shut down")
+            self._queue.put((future, lambda: fn(*args, **kwargs)))
+            if not self._idle.acquire(blocking=False) and len(self._threads) < self._max_workers:
+                thread = threading.Thread(
+                    target=self._work, name=f"{self._prefix}-{len(self._threads)}", daemon=True
+                )
+                self._threads.append(thread)
+                thread.start()
+        return future
+
+    def _work(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            future, call = item
+            if future.set_running_or_notify_cancel():
+                try:
+                    result = call()
+                except BaseException as exc:  # delivered through the future
+                    future.set_exception(exc)
+                else:
+                    future.set_result(result)
+            del item, future, call
+            self._idle.release()
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        """Stop the threads once queued work is done (or cancelled)."""
+        with self._lock:
+            self._shutdown = True
+            threads = list(self._threads)
+        if cancel_futures:
+            while True:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is not None:
+                    item[0].cancel()
+        for _ in threads:
+            self._queue.put(None)
+        if wait:
+            for thread in threads:
+                thread.join()
