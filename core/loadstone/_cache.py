@@ -8,16 +8,16 @@ object's ``decache``.
 
 from __future__ import annotations
 
+import concurrent.futures
 import logging
 import threading
+import weakref
 from collections import OrderedDict
 from typing import TYPE_CHECKING, NamedTuple
 
 from ._load_object import ImageLoadObject
 
 if TYPE_CHECKING:
-    import concurrent.futures
-
     from ._events import EventBus
     from ._image import Image
 
@@ -36,7 +36,7 @@ class CacheInfo(NamedTuple):
 
 
 class _Entry:
-    __slots__ = ("load_object", "size", "loaded")
+    __slots__ = ("load_object", "size", "loaded", "__weakref__")
 
     def __init__(self, load_object: ImageLoadObject) -> None:
         self.load_object = load_object
@@ -125,7 +125,17 @@ class ImageCache:
                 return existing.load_object
             entry = _Entry(load_object)
             self._entries[image_id] = entry
-        load_object.promise.add_done_callback(lambda promise: self._settled(image_id, entry, promise))
+        # A weak reference: the promise keeps its callbacks, and a strong one
+        # would make promise -> callback -> entry -> promise a cycle that only
+        # the garbage collector frees (large images would linger after eviction).
+        entry_ref = weakref.ref(entry)
+
+        def settled(promise: concurrent.futures.Future[Image]) -> None:
+            alive = entry_ref()
+            if alive is not None:
+                self._settled(image_id, alive, promise)
+
+        load_object.promise.add_done_callback(settled)
         return load_object
 
     def _settled(self, image_id: str, entry: _Entry,

@@ -243,7 +243,15 @@ class RequestPool:
                 self._total_running -= 1
         if request.timer is not None:
             request.timer.cancel()
-        promise = request.load_object.promise
+        # Break request <-> load object cycles so a finished image is freed by
+        # reference counting as soon as the cache drops it.
+        load_object = request.load_object
+        inner = request.inner
+        load_object.cancel_fn = None
+        load_object.decache = inner.decache if inner is not None else None
+        request.inner = None
+        request.timer = None
+        promise = load_object.promise
         if error is None:
             settled = settle(promise, image)
         elif isinstance(error, LoadCancelledError) and not isinstance(error, LoadTimeoutError):
@@ -270,8 +278,8 @@ class RequestPool:
         """Drop a queued request or stop a running one; False if already finished."""
         if request.state == _DONE:
             return False
-        self._finish(request, error=error or LoadCancelledError("load cancelled", image_id=request.image_id))
         inner = request.inner
+        self._finish(request, error=error or LoadCancelledError("load cancelled", image_id=request.image_id))
         if inner is not None:
             inner.cancel()  # stops the work (closes sockets, wakes sleepers)
         return True

@@ -123,6 +123,13 @@ class HttpClient:
     # -- lifecycle -------------------------------------------------------------
     def close(self) -> None:
         """Close every pooled connection (the client stays usable; it reconnects)."""
+        pools = self._pool.pools
+        # urllib3 2.x's PoolManager.clear() only forgets its pools (no dispose
+        # hook): close each one so its sockets go now, not at garbage collection.
+        for key in list(pools.keys()):
+            pool = pools.get(key)
+            if pool is not None:
+                pool.close()
         self._pool.clear()
 
     def __enter__(self) -> HttpClient:
