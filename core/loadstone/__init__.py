@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from ._api import (
     cancel_load_all,
     cancel_load_image,
+    get_image_loader,
     load_and_cache_image,
     load_image,
     load_images,
@@ -51,7 +52,7 @@ if TYPE_CHECKING:
     from . import http as http
     from . import testing as testing
     from ._cache import CacheInfo, ImageCache
-    from ._context import LoadContext, current_load
+    from ._context import LoadContext, current_load, use_load_context
     from ._events import EventBus
     from ._image import Image
     from ._load_object import ImageLoadObject
@@ -79,6 +80,7 @@ __all__ = [
     "series_image_ids",
     "register_image_loader",
     "register_unknown_image_loader",
+    "get_image_loader",
     "register_plugin",
     "plugins",
     "scheme_of",
@@ -89,6 +91,7 @@ __all__ = [
     "image_loader",
     "LoadContext",
     "current_load",
+    "use_load_context",
     "RequestType",
     "PluginInfo",
     "CacheInfo",
@@ -129,6 +132,7 @@ _LAZY = {
     "image_loader": ("._loaders", "image_loader"),
     "LoadContext": ("._context", "LoadContext"),
     "current_load": ("._context", "current_load"),
+    "use_load_context": ("._context", "use_load_context"),
     "RequestType": ("._pool", "RequestType"),
     "RequestPool": ("._pool", "RequestPool"),
     "PluginInfo": ("._plugins", "PluginInfo"),

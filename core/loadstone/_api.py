@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 __all__ = [
     "register_image_loader",
     "register_unknown_image_loader",
+    "get_image_loader",
     "load_image",
     "load_and_cache_image",
     "load_images",
@@ -45,6 +46,15 @@ def scheme_of(image_id: object) -> str:
 def register_image_loader(scheme: str, loader: ImageLoader) -> None:
     """Use ``loader`` for ``scheme``; the user's registration wins over every plugin."""
     _state.registry.register_image_loader(scheme, loader)
+
+
+def get_image_loader(scheme: str) -> ImageLoader:
+    """The loader that an id of ``scheme`` dispatches to (plugins discovered first).
+
+    For plugins that compose loads and must call a loader outside the request
+    pool, e.g. to avoid waiting on pool slots that their own caller holds.
+    """
+    return _state.registry.loader_for(scheme.lower(), f"{scheme}:")
 
 
 def register_unknown_image_loader(loader: ImageLoader | None) -> ImageLoader | None:
