@@ -1,0 +1,62 @@
+"""loadstone-web: PNG and JPEG images over HTTP(S) and from local files.
+
+The counterpart of Cornerstone's web image loader. Installing it registers
+the schemes ``http``, ``https`` and ``web`` with loadstone::
+
+    import loadstone
+    image = loadstone.load_and_cache_image("https://example.org/a.png").result()
+    load = loadstone.load_image("web:https://example.org/b.jpg", headers={"Authorization": "Bearer …"})
+    image = load.result()
+
+    from loadstone_web import config
+    config.enable("GIF", "WEBP")          # PNG and JPEG only by default
+    config.file_root = "/data/images"     # web:file:///data/images/... (off by default)
+
+Fetching goes through :mod:`loadstone.http` (pooled, retried, cancellable,
+size-capped); decoding through Pillow, restricted to the enabled formats.
+"""
+
+from __future__ import annotations
+
+from loadstone import Image
+
+from ._config import (
+    DEFAULT_FORMATS,
+    DEFAULT_MAX_BYTES,
+    DEFAULT_MAX_PIXELS,
+    Settings,
+    WebConfig,
+    config,
+)
+from ._decode import decode
+from ._loader import SCHEMES, load_web, load_web_image
+from ._sniff import KNOWN_FORMATS
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "DEFAULT_FORMATS",
+    "DEFAULT_MAX_BYTES",
+    "DEFAULT_MAX_PIXELS",
+    "KNOWN_FORMATS",
+    "SCHEMES",
+    "Settings",
+    "WebConfig",
+    "__version__",
+    "config",
+    "decode",
+    "decode_bytes",
+    "load_web",
+    "load_web_image",
+]
+
+
+def decode_bytes(
+    data: bytes | bytearray, image_id: str = "web:bytes", content_type: str | None = None
+) -> Image:
+    """Decode an in-memory PNG/JPEG/... body with the current configuration.
+
+    Same checks and result as a load (``content_type`` as an HTTP server
+    would send it, or None as for a file).
+    """
+    return decode(image_id, data, config.snapshot(), content_type=content_type)

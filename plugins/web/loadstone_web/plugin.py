@@ -1,0 +1,38 @@
+"""The pluggy hooks that the ``loadstone`` entry point ``web`` names."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from loadstone import hookimpl
+
+from ._config import config
+from ._loader import SCHEMES, load_web
+
+__all__ = ["loadstone_image_loaders", "loadstone_plugin_details"]
+
+_Loader = Callable[[str, Mapping[str, Any]], Any]
+
+
+@hookimpl
+def loadstone_image_loaders() -> Mapping[str, _Loader]:
+    """Claim ``http``, ``https`` and ``web``."""
+    return dict.fromkeys(SCHEMES, load_web)
+
+
+@hookimpl
+def loadstone_plugin_details() -> Mapping[str, str]:
+    """What ``loadstone plugins`` shows: formats enabled and the local-file policy."""
+    settings = config.snapshot()
+    if settings.file_root is not None:
+        files = f"under {settings.file_root}"
+    elif settings.allow_any_file:
+        files = "any"
+    else:
+        files = "disabled"
+    return {
+        "formats": ", ".join(sorted(settings.formats)),
+        "max pixels": str(settings.max_pixels),
+        "web:file:": files,
+    }
