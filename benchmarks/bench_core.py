@@ -39,14 +39,15 @@ def per_call_us(func: Callable[[], Any], calls: int = 2000, batches: int = 31) -
     return statistics.median(samples)
 
 
-def command_ms(code: str, runs: int = 21) -> float:
-    """Median wall time of ``python -c code`` in milliseconds."""
-    samples = []
+def command_ms(codes: list[str], runs: int = 25) -> list[float]:
+    """Median wall time of each ``python -c code`` in ms, runs interleaved so drift hits all alike."""
+    samples: list[list[float]] = [[] for _ in codes]
     for _ in range(runs):
-        started = time.perf_counter()
-        subprocess.run([sys.executable, "-c", code], check=True)
-        samples.append((time.perf_counter() - started) * 1e3)
-    return statistics.median(samples)
+        for index, code in enumerate(codes):
+            started = time.perf_counter()
+            subprocess.run([sys.executable, "-c", code], check=True)
+            samples[index].append((time.perf_counter() - started) * 1e3)
+    return [statistics.median(values) for values in samples]
 
 
 def main() -> None:
@@ -69,10 +70,9 @@ def main() -> None:
     print(f"  load_image(id).result() on the same loader:  {dispatched:8.2f} µs")
     print(f"  dispatch overhead:                           {overhead:8.2f} µs   (goal < 50 µs)")
 
-    bare = command_ms("pass")
-    numpy_ms = command_ms("import numpy")
-    loadstone_ms = command_ms("import loadstone")
-    first_use_ms = command_ms("import loadstone; loadstone.Image; loadstone.cache")
+    bare, numpy_ms, loadstone_ms, first_use_ms = command_ms(
+        ["pass", "import numpy", "import loadstone", "import loadstone; loadstone.Image; loadstone.cache"]
+    )
     print(f"  python -c pass:                              {bare:8.1f} ms")
     print(f"  python -c 'import numpy':                    {numpy_ms:8.1f} ms")
     print(f"  python -c 'import loadstone':                {loadstone_ms:8.1f} ms"

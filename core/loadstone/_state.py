@@ -25,32 +25,63 @@ if TYPE_CHECKING:
 __all__ = ["events", "metadata", "cache", "pool", "registry"]
 
 _NAMES = frozenset(__all__)
-_lock = threading.Lock()
+_lock = threading.RLock()
 
 
-def _build() -> None:
-    from ._cache import ImageCache
+def _build_events() -> Any:
     from ._events import EventBus
+
+    return EventBus()
+
+
+def _build_metadata() -> Any:
     from ._metadata import MetadataRegistry
-    from ._plugins import PluginRegistry
+
+    metadata = MetadataRegistry()
+    # Asking for metadata first must find the plugins' providers too.
+    metadata._before_first_use = lambda: _get("registry").ensure_discovered()
+    return metadata
+
+
+def _build_cache() -> Any:
+    from ._cache import ImageCache
+
+    return ImageCache(events=_get("events"))
+
+
+def _build_pool() -> Any:
     from ._pool import RequestPool
 
-    events = EventBus()
-    metadata = MetadataRegistry()
-    registry = PluginRegistry(metadata)
-    globals().update(
-        events=events,
-        metadata=metadata,
-        cache=ImageCache(events=events),
-        pool=RequestPool(events=events),
-        registry=registry,
-    )
+    return RequestPool(events=_get("events"))
+
+
+def _build_registry() -> Any:
+    from ._plugins import PluginRegistry
+
+    return PluginRegistry(_get("metadata"))
+
+
+# Each singleton is built on first use, so touching the cache does not
+# import the pool or the plugin machinery.
+_BUILDERS = {
+    "events": _build_events,
+    "metadata": _build_metadata,
+    "cache": _build_cache,
+    "pool": _build_pool,
+    "registry": _build_registry,
+}
+
+
+def _get(name: str) -> Any:
+    with _lock:  # an RLock: builders ask for what they depend on
+        value = globals().get(name)
+        if value is None:
+            value = _BUILDERS[name]()
+            globals()[name] = value
+    return value
 
 
 def __getattr__(name: str) -> Any:
     if name not in _NAMES:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    with _lock:
-        if name not in globals():
-            _build()
-    return globals()[name]
+    return _get(name)
