@@ -1,0 +1,67 @@
+"""The pluggy hooks that the ``loadstone`` entry point ``wado`` names.
+
+Wiring only: the loaders, providers and series expansion live in
+:mod:`.dicomfile`, :mod:`.wadouri`, :mod:`.wadors` and :mod:`.metadata`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from loadstone import hookimpl
+
+from . import dicomfile, wadors, wadouri
+from .metadata import dataset_metadata_provider
+
+__all__ = [
+    "loadstone_image_loaders",
+    "loadstone_metadata_providers",
+    "loadstone_series_image_ids",
+    "loadstone_plugin_details",
+]
+
+# Structural types, so this module needs no more of the core than ``hookimpl``.
+_Loader = Callable[[str, Mapping[str, Any]], Any]
+_Provider = Callable[[str, str], Any]
+
+
+@hookimpl
+def loadstone_image_loaders() -> Mapping[str, _Loader]:
+    """Claim ``dicomfile``, ``wadouri``, ``dicomweb`` and ``wadors``."""
+    return {
+        "dicomfile": dicomfile.load_dicomfile,
+        "wadouri": wadouri.load_wadouri,
+        "dicomweb": wadouri.load_wadouri,
+        "wadors": wadors.load_wadors,
+    }
+
+
+@hookimpl
+def loadstone_metadata_providers() -> Iterable[tuple[_Provider, int]]:
+    """Part 10 datasets (dicomfile:, wadouri:) and DICOM JSON (wadors:), at priority 0."""
+    return [(dataset_metadata_provider, 0), (wadors.metadata_provider, 0)]
+
+
+@hookimpl
+def loadstone_series_image_ids(series_id: str) -> list[str] | None:
+    """A ``dicomfile:`` folder or a ``wadors:`` series; None for other ids."""
+    ids = dicomfile.series_image_ids(series_id)
+    if ids is None:
+        ids = wadors.series_image_ids(series_id)
+    return ids
+
+
+@hookimpl
+def loadstone_plugin_details() -> Mapping[str, str]:
+    """For ``loadstone plugins``: the decodable transfer syntaxes, the decoder used, the pool."""
+    from ._pixels.codecs import NATIVE_SYNTAXES, syntax_name
+    from .decode_pool import describe as describe_pool
+    from .pixels import available_transfer_syntaxes
+
+    syntaxes = available_transfer_syntaxes()
+    native = ", ".join(sorted(uid for uid in syntaxes if uid in NATIVE_SYNTAXES))
+    listing = [f"uncompressed ({native}): loadstone numpy"]
+    listing += [f"{syntax_name(uid)}: {decoder}" for uid, decoder in syntaxes.items()
+                if uid not in NATIVE_SYNTAXES]
+    return {"transfer syntaxes": "; ".join(listing), "decode pool": describe_pool()}

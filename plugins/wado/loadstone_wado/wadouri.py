@@ -1,0 +1,144 @@
+"""``wadouri:`` / ``dicomweb:`` image ids: a whole Part 10 object over HTTP.
+
+An id is the object's URL after the scheme, with an optional 1-based
+``frame`` parameter for multi-frame objects, as in cornerstone::
+
+    wadouri:http://host/wado?requestType=WADO&studyUID=…&seriesUID=…&objectUID=…&contentType=application%2Fdicom&frame=2
+
+The object is fetched once and shared by all its frames: it is parsed into
+:data:`.part10.dataset_cache` under the URL without its ``frame`` parameter
+(the cache counts its bytes against a budget), so loading 30 frames of one
+instance makes one request.  Concurrent loads of frames of one object share
+the one fetch.
+
+Options (besides loadstone's own): ``headers``, ``before_send``,
+``http_client``, ``max_bytes`` — see :mod:`._net_http`.  The dataset cache
+is keyed by URL alone, as in cornerstone: credentials are checked by the
+server on the first fetch only.
+"""
+
+from __future__ import annotations
+
+import re
+import string
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from loadstone import image_loader
+from loadstone.errors import InvalidImageError
+
+from ._net_http import fetch as http_fetch
+from ._net_ids import strip_scheme
+
+if TYPE_CHECKING:
+    import pydicom
+
+    from loadstone import Image
+
+__all__ = ["WadoUriRef", "load_wadouri", "parse_wadouri_id", "SCHEMES"]
+
+SCHEMES = ("wadouri", "dicomweb")
+
+# Characters a query may carry literally (RFC 3986: unreserved, and the pchars "/", ":", "@").
+_LITERAL_IN_QUERY = frozenset(string.ascii_letters + string.digits + "-._~/:@")
+_PERCENT = re.compile(r"%([0-9A-Fa-f]{2})")
+
+
+@dataclass(frozen=True)
+class WadoUriRef:
+    """What a ``wadouri:`` id names.
+
+    ``url`` is what is fetched: the id's URL without its ``frame`` parameter
+    (other parameters keep their order; see :func:`parse_wadouri_id` for
+    the one change to their encoding).  ``frame`` is 1-based.
+    ``cache_key`` is the dataset cache key shared by every frame of the
+    object (:func:`.part10.dataset_key`, which the metadata provider uses too).
+    """
+
+    url: str
+    frame: int
+    cache_key: str
+
+
+def parse_wadouri_id(image_id: str) -> WadoUriRef:
+    """Split a ``wadouri:``/``dicomweb:`` id into the URL to fetch and the frame.
+
+    The ``frame`` query parameter is removed from the URL.  Percent-escapes
+    of characters a query may carry literally (letters, digits, ``-._~/:@``)
+    are unescaped: they mean the same to a conforming server, and Orthanc's
+    WADO-URI does not unescape its arguments, so the usual
+    ``contentType=application%2Fdicom`` would otherwise be refused.  Raises
+    :class:`~loadstone.InvalidImageError` for a missing URL, a frame that is
+    not a positive integer, or a ``frame`` given twice.
+    """
+    url = strip_scheme(image_id, SCHEMES).strip()
+    if not url:
+        raise InvalidImageError(f"{image_id!r} has no URL after its scheme", image_id=image_id)
+    base = url.split("#", 1)[0]  # a fragment is never sent
+    path, qmark, query = base.partition("?")
+    frame = 1
+    kept: list[str] = []
+    frames_seen = 0
+    if qmark:
+        for item in query.split("&"):
+            name, _, value = item.partition("=")
+            if name != "frame":
+                kept.append(item)
+                continue
+            frames_seen += 1
+            value = value.strip()
+            if not value.isdigit() or int(value) < 1:
+                raise InvalidImageError(
+                    f"frame {value!r} in {image_id!r} is not a frame number (frames are 1-based)",
+                    image_id=image_id,
+                )
+            frame = int(value)
+    if frames_seen > 1:
+        raise InvalidImageError(f"{image_id!r} names its frame more than once", image_id=image_id)
+    clean = path + ("?" + _unescape_literals("&".join(kept)) if any(kept) else "")
+    from .part10 import dataset_key
+
+    return WadoUriRef(url=clean, frame=frame, cache_key=dataset_key(image_id) or f"wadouri:{clean}")
+
+
+def _unescape_literals(query: str) -> str:
+    def replace(match: re.Match[str]) -> str:
+        char = chr(int(match.group(1), 16))
+        return char if char in _LITERAL_IN_QUERY else match.group(0)
+
+    return _PERCENT.sub(replace, query)
+
+
+def _load_wadouri(image_id: str, options: Mapping[str, Any]) -> Image:
+    from . import part10, pixels
+
+    ref = parse_wadouri_id(image_id)
+
+    def load() -> pydicom.Dataset:
+        response = http_fetch(ref.url, options)
+        return part10.read_part10(response.content, image_id=image_id)
+
+    dataset = part10.dataset_cache.get_or_load(ref.cache_key, load)
+    frames = _number_of_frames(dataset)
+    if ref.frame > frames:  # the object is fine (and stays cached): the id is wrong
+        raise InvalidImageError(
+            f"frame {ref.frame} is past the end: {ref.url} has {frames} frame(s)", image_id=image_id
+        )
+    try:
+        return pixels.image_from_dataset(image_id, dataset, ref.frame)
+    except InvalidImageError:
+        # Bad pixel data (e.g. truncated): do not keep serving it; the next load fetches again.
+        part10.dataset_cache.remove(ref.cache_key)
+        raise
+
+
+def _number_of_frames(dataset: pydicom.Dataset) -> int:
+    try:
+        return max(1, int(dataset.get("NumberOfFrames", 1) or 1))
+    except (TypeError, ValueError):
+        return 1
+
+
+#: The ``wadouri:``/``dicomweb:`` ImageLoader (returns at once; fetch and decode run on a worker thread).
+load_wadouri = image_loader(_load_wadouri)
