@@ -58,15 +58,25 @@ class DaemonThreadPool(concurrent.futures.Executor):
             if item is None:
                 return
             future, call = item
-            if future.set_running_or_notify_cancel():
-                try:
-                    result = call()
-                except BaseException as exc:  # delivered through the future
-                    future.set_exception(exc)
-                else:
-                    future.set_result(result)
-            del item, future, call
+            del item
+            if not future.set_running_or_notify_cancel():
+                self._idle.release()
+                continue
+            result: Any = None
+            error: BaseException | None = None
+            try:
+                result = call()
+            except BaseException as exc:  # delivered through the future
+                error = exc
+            # Idle before settling: the future's callbacks often submit the next
+            # load (the request pool), and it should go to this warm thread
+            # rather than wake or start another one.
             self._idle.release()
+            if error is not None:
+                future.set_exception(error)
+            else:
+                future.set_result(result)
+            del future, call, result, error
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         """Stop the threads once queued work is done (or cancelled)."""
