@@ -80,3 +80,39 @@ def test_queued_work_can_be_cancelled_and_errors_travel_in_the_future() -> None:
         pool.shutdown(wait=True)
     with pytest.raises(RuntimeError):
         pool.submit(lambda: None)
+
+
+def test_work_submitted_by_a_finishing_task_stays_on_its_warm_thread() -> None:
+    pool = DaemonThreadPool(8, thread_name_prefix="test-pool")
+    names: list[str] = []
+    done = threading.Event()
+
+    def step(remaining: int) -> None:
+        names.append(threading.current_thread().name)
+        if remaining:
+            # As the request pool does: the next load is submitted from the done-callback.
+            pool.submit(lambda: None).add_done_callback(lambda _: pool.submit(step, remaining - 1))
+        else:
+            done.set()
+
+    try:
+        pool.submit(step, 20)
+        assert done.wait(10)
+        assert len(set(names)) <= 2, f"the chain hopped across threads: {sorted(set(names))}"
+    finally:
+        pool.shutdown(wait=True)
+
+
+def test_shutdown_ends_busy_and_idle_threads() -> None:
+    pool = DaemonThreadPool(2, thread_name_prefix="test-pool")
+    gate = threading.Event()
+    busy = pool.submit(gate.wait, 10)
+    pool.submit(lambda: None).result(10)  # one idle thread now
+    threads = pool._threads
+    stopper = threading.Thread(target=pool.shutdown)
+    stopper.start()
+    gate.set()
+    stopper.join(10)
+    assert busy.result(10) is True
+    assert not stopper.is_alive()
+    assert not any(thread.is_alive() for thread in threads)
