@@ -179,13 +179,17 @@ class _Slot:
 
 
 class _InstanceState:
-    __slots__ = ("slots", "pending", "in_flight", "ready")
+    __slots__ = ("slots", "pending", "in_flight", "ready", "horizon")
 
     def __init__(self) -> None:
         self.slots: dict[int, _Slot] = {}
         self.pending: list[int] = []
         self.in_flight = 0
         self.ready: dict[int, Frame] = {}  # read ahead, not yet asked for
+        # The highest frame any batch carried: read-ahead starts above it, so a
+        # frame already fetched (and perhaps already handed to its load) is
+        # never read ahead again when loads arrive out of order.
+        self.horizon = 0
 
 
 def forget_fallbacks() -> None:
@@ -365,12 +369,13 @@ def _take_batch(state: _InstanceState, own: _Slot, ctx: LoadContext | None, ref:
     state.pending = [f for f in state.pending if f not in taken]
     wanted = len(frames)
     if frame_count > 1 and settings.read_ahead > 0:
-        number = max(frames) + 1
+        number = max(max(frames), state.horizon) + 1
         while (number <= frame_count and len(frames) < min(limit, wanted + settings.read_ahead)):
             if number not in state.slots and number not in state.ready:
                 state.slots[number] = _Slot(number)  # nobody waits for it yet
                 frames.append(number)
             number += 1
+    state.horizon = max(state.horizon, *frames)
     state.in_flight += 1
     slots = [state.slots[f] for f in sorted(frames)]
     # The request may take as long as the most patient load waiting for it.
