@@ -19,7 +19,7 @@ def serve() -> Iterator[Callable[..., Server]]:
     servers: list[Server] = []
 
     def start(routes: dict[str, Route] | None = None) -> Server:
-        server = Server(routes)
+        server = Server(routes=routes)
         servers.append(server)
         return server
 

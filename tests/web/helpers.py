@@ -1,6 +1,6 @@
 """Helpers of the web plugin tests: a loopback HTTP/1.1 server and real image files.
 
-The server is raw sockets on 127.0.0.1 (as in tests/core/test_http.py) so a
+The server is raw sockets on 127.0.0.1 (tests/loopback.py, shared with the core HTTP tests) so a
 route controls every byte: it can close mid-body or stall.  Every route is a
 function ``(request, connection) -> None``; ``reply(...)`` builds the common
 ones.  The fixtures in conftest.py stop servers, close their sockets and
@@ -9,12 +9,9 @@ join their threads at the end of each test; every wait here is bounded.
 
 from __future__ import annotations
 
-import contextlib
 import io
 import os
-import socket
 import struct
-import threading
 import time
 import zlib
 from collections.abc import Callable
@@ -23,185 +20,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+# the loopback server: tests/loopback.py, shared with the core's HTTP tests
+from loopback import Connection, Request, Server, not_found, reply, response  # noqa: F401 - re-exported
 from PIL import Image as PILImage
 
-# ---------------------------------------------------------------------------
-# the loopback server
-# ---------------------------------------------------------------------------
-
-
-@dataclass
-class Request:
-    method: str
-    path: str
-    headers: dict[str, str]
-
-
-class Connection:
-    """The server side of one accepted connection."""
-
-    def __init__(self, sock: socket.socket, server: Server) -> None:
-        self.sock = sock
-        self.server = server
-        self.buf = bytearray()
-        self.keep_open = True
-        sock.settimeout(0.05)
-
-    def _recv(self) -> bytes | None:
-        """One recv: b"" at EOF (or error), None on timeout."""
-        try:
-            return self.sock.recv(65536)
-        except TimeoutError:
-            return None
-        except OSError:
-            return b""
-
-    def read_request(self) -> Request | None:
-        while b"\r\n\r\n" not in self.buf:
-            if self.server.stopping.is_set():
-                return None
-            data = self._recv()
-            if data is None:
-                continue
-            if not data:
-                return None
-            self.buf += data
-        head, _, rest = bytes(self.buf).partition(b"\r\n\r\n")
-        self.buf = bytearray(rest)  # GET requests carry no body
-        lines = head.decode("latin-1").split("\r\n")
-        method, path, _ = lines[0].split(" ", 2)
-        headers = {}
-        for line in lines[1:]:
-            name, _, value = line.partition(":")
-            headers[name.strip().lower()] = value.strip()
-        return Request(method, path, headers)
-
-    def send(self, data: bytes) -> None:
-        with contextlib.suppress(OSError):
-            self.sock.sendall(data)
-
-    def stall(self, seconds: float = 20.0) -> bool:
-        """Send nothing more until the client closes (True) or ``seconds`` pass / the server stops."""
-        deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline and not self.server.stopping.is_set():
-            if self._recv() == b"":
-                self.server.peer_closed.set()
-                return True
-        return False
-
-    def close(self) -> None:
-        """Close after this response (the client sees the connection end)."""
-        self.keep_open = False
-
-
 Route = Callable[[Request, Connection], None]
-
-
-class Server:
-    """A threaded HTTP/1.1 server on 127.0.0.1 whose paths are routes."""
-
-    def __init__(self, routes: dict[str, Route] | None = None) -> None:
-        self.routes: dict[str, Route] = dict(routes or {})
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.listener.settimeout(0.05)
-        self.port = self.listener.getsockname()[1]
-        self.stopping = threading.Event()
-        self.peer_closed = threading.Event()
-        self.lock = threading.Lock()
-        self.requests: list[Request] = []
-        self.accepted = 0
-        self.open_connections = 0
-        self.threads: list[threading.Thread] = []
-        self.accept_thread = threading.Thread(target=self._accept, name="web-test-accept", daemon=True)
-        self.accept_thread.start()
-
-    def url(self, path: str, host: str = "127.0.0.1") -> str:
-        return f"http://{host}:{self.port}{path}"
-
-    def route(self, path: str, handler: Route) -> str:
-        self.routes[path] = handler
-        return self.url(path)
-
-    def requests_for(self, path: str) -> list[Request]:
-        with self.lock:
-            return [r for r in self.requests if r.path == path]
-
-    def _accept(self) -> None:
-        while not self.stopping.is_set():
-            try:
-                sock, _ = self.listener.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            thread = threading.Thread(target=self._serve, args=(sock,), name="web-test-conn", daemon=True)
-            with self.lock:
-                self.accepted += 1
-                self.open_connections += 1
-                self.threads.append(thread)
-            thread.start()
-
-    def _serve(self, sock: socket.socket) -> None:
-        conn = Connection(sock, self)
-        try:
-            while conn.keep_open and not self.stopping.is_set():
-                req = conn.read_request()
-                if req is None:
-                    break
-                with self.lock:
-                    self.requests.append(req)
-                handler = self.routes.get(req.path.split("?", 1)[0], not_found)
-                handler(req, conn)
-                if req.headers.get("connection", "").lower() == "close":
-                    break
-        finally:
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
-            sock.close()
-            with self.lock:
-                self.open_connections -= 1
-
-    def stop(self) -> None:
-        self.stopping.set()
-        self.accept_thread.join(5)
-        self.listener.close()
-        with self.lock:
-            threads = list(self.threads)
-        for thread in threads:
-            thread.join(5)
-        assert not any(t.is_alive() for t in threads), "server thread leaked"
-
-
-def response(status: int = 200, body: bytes = b"", headers: dict[str, str] | None = None,
-             reason: str = "OK") -> bytes:
-    head = f"HTTP/1.1 {status} {reason}\r\n"
-    all_headers = {"Content-Length": str(len(body)), **(headers or {})}
-    for name, value in all_headers.items():
-        head += f"{name}: {value}\r\n"
-    return head.encode("latin-1") + b"\r\n" + body
-
-
-def reply(body: bytes, content_type: str | None = "application/octet-stream", status: int = 200,
-          reason: str = "OK", **headers: str) -> Route:
-    """A route that answers ``body`` with ``content_type`` (None: no Content-Type header)."""
-    all_headers = {k.replace("_", "-"): v for k, v in headers.items()}
-    if content_type is not None:
-        all_headers["Content-Type"] = content_type
-
-    def handler(req: Request, conn: Connection) -> None:
-        conn.send(response(status, body, all_headers, reason))
-
-    return handler
-
-
-def not_found(req: Request, conn: Connection) -> None:
-    conn.send(response(404, b"<html><body>Not Found</body></html>", {"Content-Type": "text/html"},
-                       "Not Found"))
-
-
-# ---------------------------------------------------------------------------
-# loadstone state
-# ---------------------------------------------------------------------------
 
 
 # ---------------------------------------------------------------------------

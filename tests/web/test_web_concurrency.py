@@ -29,7 +29,7 @@ def test_load_images_in_bulk(server: Server, images: Images) -> None:
         convert = {"palette.png": "RGB", "cmyk.jpg": "RGB"}.get(name)
         np.testing.assert_array_equal(image.pixel_data, pillow_decode(images.files[name], convert=convert))
         assert image_id in loadstone.cache
-    assert server.accepted <= 10  # keep-alive: a handful of connections for 32 images
+    assert server.connections <= 10  # keep-alive: a handful of connections for 32 images
 
 
 @pytest.fixture

@@ -173,7 +173,7 @@ def test_cancel_closes_the_socket(serve: Callable[..., Server]) -> None:
     srv = serve({"/a.png": stall_after_headers})
     url = srv.url("/a.png")
     load = loadstone.load_and_cache_image(url)
-    assert wait_until(lambda: srv.accepted == 1, 5.0)
+    assert wait_until(lambda: srv.connections == 1, 5.0)
     time.sleep(0.05)
     started = time.monotonic()
     assert load.cancel()
@@ -378,13 +378,13 @@ def test_faults_leak_no_socket(serve: Callable[..., Server], images: Images, cli
         for _ in range(2):
             for path, error, options, closes in faults:
                 loadstone.load_image(srv.url("/ok.png")).result(TIMEOUT)
-                accepted = srv.accepted
+                accepted = srv.connections
                 fails(srv.url(path), error, **options)
                 if closes:  # the client dropped that connection: the server saw it close
                     assert wait_until(lambda: srv.open_connections == 0, 5.0), path
                 else:  # the body was drained and the connection went back to the pool
                     loadstone.load_image(srv.url("/ok.png")).result(TIMEOUT)
-                    assert srv.accepted == accepted, f"{path}: its connection was not reused"
+                    assert srv.connections == accepted, f"{path}: its connection was not reused"
         release_pool(client)
         assert wait_until(lambda: srv.open_connections == 0, 5.0), "a server connection stayed open"
     leaks = [w for w in caught if issubclass(w.category, ResourceWarning)]
