@@ -56,10 +56,11 @@ if TYPE_CHECKING:
     from ._events import EventBus
     from ._image import Image
     from ._load_object import ImageLoadObject
-    from ._loaders import ImageLoader, image_loader
+    from ._loader import ImageLoader, image_loader
     from ._metadata import MetadataRegistry
     from ._plugins import PluginInfo
-    from ._pool import RequestPool, RequestType
+    from ._pool import RequestPool
+    from ._request_type import RequestType
 
     cache: ImageCache
     metadata: MetadataRegistry
@@ -128,12 +129,12 @@ def register_plugin(plugin: object, name: str | None = None) -> PluginInfo:
 _LAZY = {
     "Image": ("._image", "Image"),
     "ImageLoadObject": ("._load_object", "ImageLoadObject"),
-    "ImageLoader": ("._loaders", "ImageLoader"),
-    "image_loader": ("._loaders", "image_loader"),
+    "ImageLoader": ("._loader", "ImageLoader"),
+    "image_loader": ("._loader", "image_loader"),
     "LoadContext": ("._context", "LoadContext"),
     "current_load": ("._context", "current_load"),
     "use_load_context": ("._context", "use_load_context"),
-    "RequestType": ("._pool", "RequestType"),
+    "RequestType": ("._request_type", "RequestType"),
     "RequestPool": ("._pool", "RequestPool"),
     "PluginInfo": ("._plugins", "PluginInfo"),
     "CacheInfo": ("._cache", "CacheInfo"),

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from . import _state
+from ._load_object import ImageLoadObject
+from ._request_type import RequestType
 from .errors import InvalidImageIdError, LoadstoneError, PluginError, UnknownSchemeError
 
 if TYPE_CHECKING:
-    from ._load_object import ImageLoadObject
-    from ._loaders import ImageLoader
+    from ._loader import ImageLoader
     from ._plugins import PluginInfo
-    from ._pool import RequestType
 
 __all__ = [
     "register_image_loader",
@@ -63,8 +64,6 @@ def register_unknown_image_loader(loader: ImageLoader | None) -> ImageLoader | N
 
 
 def _check_options(options: Mapping[str, Any]) -> tuple[RequestType | None, int]:
-    from ._pool import RequestType
-
     request_type = options.get("request_type")
     priority = options.get("priority", 0)
     if isinstance(priority, bool) or not isinstance(priority, int):
@@ -79,23 +78,15 @@ def _check_options(options: Mapping[str, Any]) -> tuple[RequestType | None, int]
     return (None if request_type is None else RequestType.parse(request_type)), priority
 
 
-def _dispatch(image_id: str, options: dict[str, Any], default_type: RequestType | None,
-              cache: bool) -> ImageLoadObject:
-    from ._pool import RequestType
-
+def _dispatch(image_id: str, options: dict[str, Any], cache: bool) -> ImageLoadObject:
     scheme = scheme_of(image_id)
     request_type, priority = _check_options(options) if options else (None, 0)
     loader = _state.registry.loader_for(scheme, image_id)
-    request = _state.pool.create(
-        image_id, loader, options, request_type or default_type or RequestType.INTERACTION, priority
-    )
-    if cache:
-        if options and options.get("ignore_cache"):
-            _state.cache.remove_image_load_object(image_id)
-        shared = _state.cache.put_image_load_object(image_id, request.load_object)
-        if shared is not request.load_object:
-            return shared  # another caller started this load a moment ago
-    return _state.pool.submit(request)
+    if cache and options and options.get("ignore_cache"):
+        _state.cache.remove_image_load_object(image_id)
+    pool = _state.pool
+    return pool.load(image_id, loader, options, request_type or RequestType.INTERACTION, priority,
+                     _state.cache if cache else None)
 
 
 def _cached(image_id: object) -> ImageLoadObject | None:
@@ -115,7 +106,7 @@ def load_image(image_id: str, **options: Any) -> ImageLoadObject:
         cached = _cached(image_id)
         if cached is not None:
             return cached
-    return _dispatch(image_id, options, None, cache=False)
+    return _dispatch(image_id, options, cache=False)
 
 
 def load_and_cache_image(image_id: str, **options: Any) -> ImageLoadObject:
@@ -127,14 +118,10 @@ def load_and_cache_image(image_id: str, **options: Any) -> ImageLoadObject:
         cached = _cached(image_id)
         if cached is not None:
             return cached
-    return _dispatch(image_id, options, None, cache=True)
+    return _dispatch(image_id, options, cache=True)
 
 
 def _failed(image_id: object, error: LoadstoneError) -> ImageLoadObject:
-    import concurrent.futures
-
-    from ._load_object import ImageLoadObject
-
     promise: concurrent.futures.Future[Any] = concurrent.futures.Future()
     promise.set_exception(error)
     return ImageLoadObject(promise, image_id=image_id if isinstance(image_id, str) else "")
@@ -144,20 +131,43 @@ def load_images(image_ids: Iterable[str], **options: Any) -> list[ImageLoadObjec
     """Load and cache many images through the pool (``PREFETCH`` unless told otherwise).
 
     Returns one load object per id, in order; a bad id gives a failed load
-    object rather than stopping the others.
+    object rather than stopping the others.  Ids whose loader has a batch
+    function (see :meth:`loadstone.image_loader`) are loaded in groups by it.
     """
     if isinstance(image_ids, str):
         raise TypeError("load_images takes an iterable of image ids, not one str")
     options.setdefault("request_type", "prefetch")
-    _check_options(options)
-    result = []
+    request_type, priority = _check_options(options)
+    assert request_type is not None
+    ignore_cache = bool(options.get("ignore_cache"))
+    result: list[ImageLoadObject | None] = []
+    batches: dict[int, tuple[Any, list[int], list[str]]] = {}
     for image_id in image_ids:
         try:
-            cached = None if options.get("ignore_cache") else _cached(image_id)
-            result.append(cached or _dispatch(image_id, dict(options), None, cache=True))
+            cached = None if ignore_cache else _cached(image_id)
+            if cached is not None:
+                result.append(cached)
+                continue
+            loader = _state.registry.loader_for(scheme_of(image_id), image_id)
+            if getattr(loader, "batch_function", None) is not None:
+                if ignore_cache:
+                    _state.cache.remove_image_load_object(image_id)
+                positions, ids = batches.setdefault(id(loader), (loader, [], []))[1:]
+                positions.append(len(result))
+                ids.append(image_id)
+                result.append(None)
+                continue
+            result.append(_dispatch(image_id, dict(options), cache=True))
         except LoadstoneError as exc:
             result.append(_failed(image_id, exc))
-    return result
+    for loader, positions, ids in batches.values():
+        if len(ids) == 1:
+            result[positions[0]] = _dispatch(ids[0], dict(options), cache=True)
+            continue
+        loads = _state.pool.load_batch(ids, loader, dict(options), request_type, priority, _state.cache)
+        for position, load_object in zip(positions, loads, strict=True):
+            result[position] = load_object
+    return [load_object for load_object in result if load_object is not None]
 
 
 def cancel_load_image(image_id: str) -> bool:
@@ -189,6 +199,10 @@ def series_image_ids(series_id: str) -> list[str]:
     return ids
 
 
-def plugins() -> list[PluginInfo]:
-    """Every discovered plugin: name, distribution, version, schemes, status."""
-    return _state.registry.plugins()
+def plugins(details: bool = False) -> list[PluginInfo]:
+    """Every installed plugin (all imported): name, distribution, version, schemes, status.
+
+    ``details=True`` also asks each plugin for what ``loadstone plugins``
+    shows (e.g. the decoders it found), which may take a moment.
+    """
+    return _state.registry.plugins(details)

@@ -12,10 +12,10 @@ import concurrent.futures
 import logging
 import threading
 import weakref
-from collections import OrderedDict
 from typing import TYPE_CHECKING, NamedTuple
 
 from ._load_object import ImageLoadObject
+from .toolkit.lru import LRUCache
 
 if TYPE_CHECKING:
     from ._events import EventBus
@@ -51,14 +51,13 @@ def _failed(load_object: ImageLoadObject) -> bool:
 
 
 class ImageCache:
-    """LRU cache of :class:`ImageLoadObject` by image id, bounded in bytes."""
+    """LRU cache of :class:`ImageLoadObject` by image id, bounded in bytes (a :class:`LRUCache`)."""
 
     def __init__(self, maximum_size_bytes: int = DEFAULT_MAXIMUM_SIZE_BYTES,
                  events: EventBus | None = None) -> None:
         self._lock = threading.RLock()
-        self._entries: OrderedDict[str, _Entry] = OrderedDict()
-        self._maximum = int(maximum_size_bytes)
-        self._size = 0
+        self._entries: LRUCache[str, _Entry] = LRUCache(
+            int(maximum_size_bytes), can_evict=_evictable, on_evict=self._evicted)
         self._loaded = 0
         self._events = events
 
@@ -67,19 +66,16 @@ class ImageCache:
         """Change the budget, evicting least recently used images to fit."""
         if isinstance(maximum_size_bytes, bool) or int(maximum_size_bytes) < 0:
             raise ValueError("the maximum cache size must be a number of bytes >= 0")
-        with self._lock:
-            self._maximum = int(maximum_size_bytes)
-            evicted = self._evict_to_fit(0)
-        self._after_eviction(evicted)
+        self._entries.maximum = int(maximum_size_bytes)
 
     def get_maximum_size_bytes(self) -> int:
         """The byte budget."""
-        return self._maximum
+        return self._entries.maximum
 
     def get_cache_info(self) -> CacheInfo:
         """Budget, bytes used and number of finished images."""
         with self._lock:
-            return CacheInfo(self._maximum, self._size, self._loaded)
+            return CacheInfo(self._entries.maximum, self._entries.total, self._loaded)
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -89,8 +85,7 @@ class ImageCache:
 
     def keys(self) -> list[str]:
         """Cached image ids, least recently used first."""
-        with self._lock:
-            return list(self._entries)
+        return self._entries.keys()
 
     # -- lookup ----------------------------------------------------------
     def get_image_load_object(self, image_id: str) -> ImageLoadObject | None:
@@ -98,16 +93,11 @@ class ImageCache:
         entry = self._entries.get(image_id)
         if entry is None or (not entry.loaded and _failed(entry.load_object)):
             return None  # a failed load whose entry is about to go: a new load may start
-        try:
-            with self._lock:
-                self._entries.move_to_end(image_id)
-        except KeyError:  # removed meanwhile
-            return None
         return entry.load_object
 
     def peek(self, image_id: str) -> ImageLoadObject | None:
         """The cached load object without touching its recency."""
-        entry = self._entries.get(image_id)
+        entry = self._entries.peek(image_id)
         return None if entry is None else entry.load_object
 
     def put_image_load_object(self, image_id: str, load_object: ImageLoadObject) -> ImageLoadObject:
@@ -121,10 +111,11 @@ class ImageCache:
         with self._lock:
             existing = self._entries.get(image_id)
             if existing is not None and (existing.loaded or not _failed(existing.load_object)):
-                self._entries.move_to_end(image_id)
                 return existing.load_object
+            if existing is not None and existing.loaded:
+                self._loaded -= 1
             entry = _Entry(load_object)
-            self._entries[image_id] = entry
+            self._entries.put(image_id, entry, 0)
         # A weak reference: the promise keeps its callbacks, and a strong one
         # would make promise -> callback -> entry -> promise a cycle that only
         # the garbage collector frees (large images would linger after eviction).
@@ -141,60 +132,36 @@ class ImageCache:
     def _settled(self, image_id: str, entry: _Entry,
                  promise: concurrent.futures.Future[Image]) -> None:
         if promise.cancelled() or promise.exception() is not None:
-            with self._lock:
-                if self._entries.get(image_id) is entry:
-                    del self._entries[image_id]
+            self._entries.pop_if(image_id, entry)
             return
         image = promise.result()
         size = int(getattr(image, "size_in_bytes", 0) or 0)
-        full = False
         with self._lock:
-            if self._entries.get(image_id) is not entry:
+            if self._entries.peek(image_id) is not entry:
                 return  # removed or purged while loading
-            if size > self._maximum:
-                del self._entries[image_id]  # too big to cache at all; the caller still gets it
-                full = True
-                evicted: list[tuple[str, _Entry]] = []
-            else:
-                evicted = self._evict_to_fit(size)
-                entry.size = size
-                entry.loaded = True
-                self._size += size
-                self._loaded += 1
-        self._after_eviction(evicted)
+            entry.size = size
+            entry.loaded = True
+            self._loaded += 1
+            kept = self._entries.resize(image_id, size)  # evicts others to make room
+            if not kept:
+                self._loaded -= 1  # too big to cache at all; the caller still gets it
         events = self._events
         if events is None:
             return
-        if full:
+        if not kept:
             events.trigger(events.IMAGE_CACHE_FULL, self._full_detail(image_id, size))
         elif events.has_subscribers(events.IMAGE_CACHE_IMAGE_ADDED):
             events.trigger(events.IMAGE_CACHE_IMAGE_ADDED,
                            {"image_id": image_id, "size_in_bytes": size, "image": image})
 
     def _full_detail(self, image_id: str, size: int) -> dict[str, object]:
-        return {"image_id": image_id, "size_in_bytes": size, "maximum_size_bytes": self._maximum,
-                "cache_size_bytes": self._size}
+        return {"image_id": image_id, "size_in_bytes": size, "maximum_size_bytes": self._entries.maximum,
+                "cache_size_bytes": self._entries.total}
 
-    def _evict_to_fit(self, incoming: int) -> list[tuple[str, _Entry]]:
-        """Drop least recently used finished images until ``incoming`` bytes fit (lock held)."""
-        evicted: list[tuple[str, _Entry]] = []
-        if self._size + incoming <= self._maximum:
-            return evicted
-        for image_id in list(self._entries):
-            if self._size + incoming <= self._maximum:
-                break
-            entry = self._entries[image_id]
-            if not entry.loaded:
-                continue  # a pending load has no bytes yet
-            del self._entries[image_id]
-            self._size -= entry.size
-            self._loaded -= 1
-            evicted.append((image_id, entry))
-        return evicted
-
-    def _after_eviction(self, evicted: list[tuple[str, _Entry]]) -> None:
-        for image_id, entry in evicted:
-            self._removed(image_id, entry)
+    def _evicted(self, image_id: str, entry: _Entry) -> None:
+        with self._lock:
+            self._loaded -= 1  # only finished images are evicted
+        self._removed(image_id, entry)
 
     def _removed(self, image_id: str, entry: _Entry) -> None:
         decache = entry.load_object.decache
@@ -211,11 +178,10 @@ class ImageCache:
     def remove_image_load_object(self, image_id: str) -> bool:
         """Drop one entry (calling ``decache``); False if it was not cached."""
         with self._lock:
-            entry = self._entries.pop(image_id, None)
+            entry = self._entries.pop(image_id)
             if entry is None:
                 return False
             if entry.loaded:
-                self._size -= entry.size
                 self._loaded -= 1
         self._removed(image_id, entry)
         return True
@@ -223,9 +189,7 @@ class ImageCache:
     def purge(self) -> int:
         """Drop every entry; returns how many."""
         with self._lock:
-            entries = list(self._entries.items())
-            self._entries.clear()
-            self._size = 0
+            entries = self._entries.clear()
             self._loaded = 0
         for image_id, entry in entries:
             self._removed(image_id, entry)
@@ -233,3 +197,7 @@ class ImageCache:
 
     # Cornerstone-style aliases
     purge_cache = purge
+
+
+def _evictable(image_id: str, entry: _Entry) -> bool:
+    return entry.loaded  # a pending load has no bytes to free yet

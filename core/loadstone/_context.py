@@ -49,20 +49,24 @@ class LoadContext:
         *,
         timeout: float | None = None,
         progress: ProgressCallback | None = None,
+        deadline: float | None = None,
     ) -> None:
         self.image_id = image_id
-        self.deadline: float | None = None if timeout is None else time.monotonic() + timeout
+        if timeout is not None:
+            deadline = time.monotonic() + timeout
+        #: When the load must end (:func:`time.monotonic` seconds), if ever.
+        self.deadline: float | None = deadline
         self._lock = threading.Lock()
-        self._event = threading.Event()
+        self._event: threading.Event | None = None  # made by the first wait()
         self._reason: LoadstoneError | None = None
-        self._callbacks: dict[int, Callable[[], Any]] = {}
+        self._callbacks: dict[int, Callable[[], Any]] | None = None
         self._progress = progress
 
     # -- state -------------------------------------------------------------
     @property
     def cancelled(self) -> bool:
         """True once the load was cancelled or timed out."""
-        return self._event.is_set()
+        return self._reason is not None
 
     @property
     def reason(self) -> LoadstoneError | None:
@@ -77,7 +81,7 @@ class LoadContext:
 
     def check(self) -> None:
         """Raise the cancellation (or timeout) error if the load should stop."""
-        if self._event.is_set():
+        if self._reason is not None:
             raise self._fresh_reason()
         if self.deadline is not None and time.monotonic() >= self.deadline:
             self.cancel(self._timeout_error())
@@ -99,12 +103,13 @@ class LoadContext:
     def cancel(self, reason: LoadstoneError | None = None) -> bool:
         """Stop the load; run every registered callback once.  False if already stopped."""
         with self._lock:
-            if self._event.is_set():
+            if self._reason is not None:
                 return False
             self._reason = reason or LoadCancelledError("load cancelled", image_id=self.image_id)
-            self._event.set()
-            callbacks = list(self._callbacks.values())
-            self._callbacks.clear()
+            if self._event is not None:
+                self._event.set()
+            callbacks = list(self._callbacks.values()) if self._callbacks else []
+            self._callbacks = None
         for callback in callbacks:
             _run_quietly(callback)
         return True
@@ -120,7 +125,9 @@ class LoadContext:
         """
         key = id(callback) ^ id(object())
         with self._lock:
-            if not self._event.is_set():
+            if self._reason is None:
+                if self._callbacks is None:
+                    self._callbacks = {}
                 self._callbacks[key] = callback
                 return lambda: self._unregister(key)
         _run_quietly(callback)
@@ -128,11 +135,20 @@ class LoadContext:
 
     def _unregister(self, key: int) -> None:
         with self._lock:
-            self._callbacks.pop(key, None)
+            if self._callbacks is not None:
+                self._callbacks.pop(key, None)
 
     def wait(self, seconds: float) -> bool:
         """Sleep up to ``seconds``, waking early on cancel; True if cancelled."""
-        return self._event.wait(max(0.0, seconds))
+        event = self._event
+        if event is None:
+            with self._lock:
+                if self._event is None:
+                    self._event = threading.Event()
+                    if self._reason is not None:
+                        self._event.set()
+                event = self._event
+        return event.wait(max(0.0, seconds))
 
     # -- progress ----------------------------------------------------------
     def report_progress(self, loaded: int, total: int | None = None) -> None:

@@ -13,6 +13,7 @@ from typing import Any
 
 __all__ = [
     "EventBus",
+    "default_bus",
     "IMAGE_LOADED",
     "IMAGE_LOAD_FAILED",
     "IMAGE_CACHE_IMAGE_ADDED",
@@ -80,3 +81,19 @@ class EventBus:
         """Remove every subscriber (tests)."""
         with self._lock:
             self._subscribers.clear()
+
+
+_default: EventBus | None = None
+_default_lock = threading.Lock()
+
+
+def default_bus() -> EventBus:
+    """The process-wide bus (``loadstone.events``)."""
+    global _default
+    bus = _default
+    if bus is None:
+        with _default_lock:
+            if _default is None:
+                _default = EventBus()
+            bus = _default
+    return bus

@@ -24,7 +24,7 @@ class ImageLoadObject:
     (:meth:`result`) or ``await`` it inside asyncio.
     """
 
-    __slots__ = ("image_id", "promise", "cancel_fn", "decache", "__weakref__")
+    __slots__ = ("image_id", "promise", "cancel_fn", "decache", "run_inline", "__weakref__")
 
     def __init__(
         self,
@@ -39,6 +39,9 @@ class ImageLoadObject:
         self.cancel_fn = cancel_fn
         self.decache = decache
         self.image_id = image_id
+        #: Set by loadstone while the work waits for a thread: :meth:`result` runs it on the
+        #: waiting thread instead (no hand-off), and it returns at once if a worker took it.
+        self.run_inline: Callable[[], None] | None = None
 
     @classmethod
     def from_image(cls, image: Image) -> ImageLoadObject:
@@ -51,9 +54,15 @@ class ImageLoadObject:
         """Wait for the image; raises the load's typed error.
 
         A ``timeout`` here only bounds the wait: the load goes on, and
-        :class:`LoadTimeoutError` says it was still running.
+        :class:`LoadTimeoutError` says it was still running.  Waiting with no
+        timeout on a load whose work has not started yet runs it on this
+        thread: the caller blocks anyway, and the hand-off to a worker costs
+        more than the work of a small image.
         """
         promise = self.promise
+        run_inline = self.run_inline
+        if run_inline is not None and timeout is None and not promise.done():
+            run_inline()
         try:
             return promise.result(timeout)
         except LoadstoneError:

@@ -35,13 +35,11 @@ class MetadataRegistry:
         self._lock = threading.Lock()
         self._providers: tuple[tuple[int, int, MetadataProvider], ...] = ()
         self._seq = 0
-        self._before_first_use: Callable[[], None] | None = None
+        self._prepare: Callable[[str], None] | None = None
 
-    def _ensure_ready(self) -> None:
-        hook = self._before_first_use
-        if hook is not None:
-            self._before_first_use = None
-            hook()
+    def set_preparer(self, prepare: Callable[[str], None] | None) -> None:
+        """``prepare(image_id)`` runs before providers are asked about an id (plugin discovery)."""
+        self._prepare = prepare
 
     def add_provider(self, provider: MetadataProvider, priority: int = 0) -> None:
         """Register ``provider``; re-adding one changes its priority."""
@@ -63,8 +61,10 @@ class MetadataRegistry:
         return removed
 
     def providers(self) -> Iterator[tuple[MetadataProvider, int]]:
-        """The providers in the order they are asked, with their priorities."""
-        self._ensure_ready()
+        """The providers in the order they are asked, with their priorities (every plugin's)."""
+        prepare = self._prepare
+        if prepare is not None:
+            prepare("")
         for priority, _, provider in self._providers:
             yield provider, priority
 
@@ -73,7 +73,9 @@ class MetadataRegistry:
 
         A provider that raises is logged and skipped: metadata is advisory.
         """
-        self._ensure_ready()
+        prepare = self._prepare
+        if prepare is not None:
+            prepare(image_id)
         for _, _, provider in self._providers:
             try:
                 answer = provider(module, image_id)

@@ -1,14 +1,20 @@
 """Plugin discovery and the scheme → loader registry.
 
-Discovery is lazy (the first load, metadata query or ``plugins()`` call),
-isolated (a plugin that fails to import or breaks the hook contract is
-reported and skipped; the rest work) and deterministic (entry points are
-taken in name order; the first plugin to claim a scheme keeps it, with a
-warning).  Loaders registered by the user always win over plugins.
+Discovery is static and lazy, as fsspec's registry is: the entry-point group
+``loadstone.schemes`` says which installed plugin serves a scheme
+(``dicomfile = "wado"``: the plugin's entry-point name, or its distribution)
+without importing anything, so loading an ``example:`` id imports the demo
+plugin only.  Plugins that declare no schemes are imported when a scheme
+nobody declared is asked for.  Discovery is isolated (a plugin that fails to
+import or breaks the hook contract is reported and skipped; the rest work)
+and deterministic (entry points in name order; the first plugin to claim a
+scheme keeps it, with a warning).  Loaders registered by the user always win.
 """
 
 from __future__ import annotations
 
+import difflib
+import importlib.metadata as md
 import os
 import re
 import threading
@@ -22,14 +28,16 @@ from .errors import LoadstoneWarning, PluginError, UnknownSchemeError
 if TYPE_CHECKING:
     import pluggy
 
-    from ._loaders import ImageLoader
+    from ._loader import ImageLoader
     from ._metadata import MetadataRegistry
 
-__all__ = ["PluginInfo", "PluginRegistry", "KNOWN_SCHEMES", "normalize_scheme"]
+__all__ = ["PluginInfo", "PluginRegistry", "KNOWN_SCHEMES", "normalize_scheme", "scheme_of_id"]
 
 ENTRY_POINT_GROUP = "loadstone"
+SCHEMES_GROUP = "loadstone.schemes"
 
-#: Which distribution adds a scheme, for the hint in UnknownSchemeError.
+#: Which distribution adds a scheme, for the hint when nothing installed serves it
+#: (as fsspec's ``known_implementations``).  Installed plugins speak for themselves.
 KNOWN_SCHEMES = {
     "example": "loadstone-base64-demo",
     "wadouri": "loadstone-wado",
@@ -55,6 +63,14 @@ def normalize_scheme(scheme: str) -> str:
     return normalized
 
 
+def scheme_of_id(image_id: object) -> str | None:
+    """The lower-case scheme of an id, or None when it has none (no error: for lookups)."""
+    if not isinstance(image_id, str):
+        return None
+    colon = image_id.find(":")
+    return image_id[:colon].lower() if colon > 0 else None
+
+
 @dataclass(frozen=True)
 class PluginInfo:
     """What ``loadstone.plugins()`` reports for one plugin."""
@@ -63,7 +79,7 @@ class PluginInfo:
     distribution: str | None
     version: str | None
     schemes: tuple[str, ...]
-    status: str  # "loaded" | "failed: …" | "disabled"
+    status: str  # "loaded" | "failed: …" | "disabled" | "not loaded"
     missing_dependencies: tuple[str, ...] = ()
     details: Mapping[str, str] = field(default_factory=dict)
 
@@ -89,8 +105,6 @@ def _requirement_name(requirement: str) -> str:
 
 def _missing_dependencies(distribution: Any) -> tuple[str, ...]:
     """Requirements of the distribution (extras included) that are not installed."""
-    import importlib.metadata as md
-
     missing: list[str] = []
     for requirement in distribution.requires or ():
         name = _requirement_name(requirement)
@@ -102,8 +116,20 @@ def _missing_dependencies(distribution: Any) -> tuple[str, ...]:
     return tuple(missing)
 
 
+@dataclass
+class _Candidate:
+    """An installed plugin found by its entry point, imported or not yet."""
+
+    entry_point: Any
+    distribution: str | None
+    version: str | None
+    dist: Any
+    declared: list[str] = field(default_factory=list)  # schemes from ``loadstone.schemes``
+    state: str = "found"  # found | loaded | failed | disabled
+
+
 class PluginRegistry:
-    """Loaders by scheme: the user's, then the plugins' (found on first use)."""
+    """Loaders by scheme: the user's, then the plugins' (imported when their scheme is first asked for)."""
 
     def __init__(self, metadata: MetadataRegistry) -> None:
         self._lock = threading.RLock()
@@ -112,13 +138,12 @@ class PluginRegistry:
         self._plugin_loaders: dict[str, tuple[ImageLoader, str]] = {}
         self._unknown_loader: ImageLoader | None = None
         self._infos: dict[str, PluginInfo] = {}
-        self._dists: dict[str, Any] = {}
         self._providers_by_plugin: dict[str, list[Callable[..., Any]]] = {}
-        self._discovered = False
-        self._discovering = False
+        self._candidates: dict[str, _Candidate] | None = None
+        self._owners: dict[str, str] = {}  # declared scheme -> plugin name
+        self._ready_schemes: set[str] = set()
         self._manager: pluggy.PluginManager | None = None
-        # Asking for metadata first must find the plugins' providers too.
-        metadata._before_first_use = self.ensure_discovered
+        metadata.set_preparer(self.prepare_for_id)
 
     # -- user registrations ------------------------------------------------
     def register_image_loader(self, scheme: str, loader: ImageLoader) -> None:
@@ -130,6 +155,11 @@ class PluginRegistry:
     def unregister_image_loader(self, scheme: str) -> bool:
         with self._lock:
             return self._user_loaders.pop(normalize_scheme(scheme), None) is not None
+
+    def clear_user_loaders(self) -> None:
+        with self._lock:
+            self._user_loaders.clear()
+            self._unknown_loader = None
 
     def register_unknown_image_loader(self, loader: ImageLoader | None) -> ImageLoader | None:
         if loader is not None and not callable(loader):
@@ -144,7 +174,10 @@ class PluginRegistry:
         loader = self._user_loaders.get(scheme)
         if loader is not None:
             return loader
-        self.ensure_discovered()
+        claimed = self._plugin_loaders.get(scheme)
+        if claimed is not None:
+            return claimed[0]
+        self.prepare_scheme(scheme)
         claimed = self._plugin_loaders.get(scheme)
         if claimed is not None:
             return claimed[0]
@@ -152,41 +185,95 @@ class PluginRegistry:
             return self._unknown_loader
         raise self.unknown_scheme(scheme, image_id)
 
+    def prepare_scheme(self, scheme: str) -> None:
+        """Import the plugin that declares ``scheme``, else every plugin that declares nothing."""
+        if scheme in self._ready_schemes:
+            return
+        with self._lock:
+            if scheme in self._ready_schemes:
+                return
+            candidates = self._find()
+            owner = self._owners.get(scheme)
+            if owner is not None:
+                self._load(owner, candidates[owner])
+            if scheme not in self._plugin_loaders:
+                for name, candidate in candidates.items():
+                    if not candidate.declared:
+                        self._load(name, candidate)
+            self._ready_schemes.add(scheme)
+
+    def prepare_for_id(self, image_id: str) -> None:
+        """Before metadata is asked about ``image_id``: the plugins that may answer are imported."""
+        scheme = scheme_of_id(image_id)
+        if scheme is None:
+            self.prepare_all()
+        elif scheme not in self._ready_schemes:
+            self.prepare_scheme(scheme)
+
+    def prepare_all(self) -> None:
+        """Import every installed plugin (``plugins()``, series ids nobody declared)."""
+        with self._lock:
+            for name, candidate in self._find().items():
+                self._load(name, candidate)
+
     def unknown_scheme(self, scheme: str, image_id: str) -> UnknownSchemeError:
+        """The error for a scheme nothing serves, with the most useful hint there is."""
         installed = tuple(self.schemes())
-        suggestion = KNOWN_SCHEMES.get(scheme)
         listing = ", ".join(installed) or "none"
         message = f"no image loader for scheme {scheme!r}; installed schemes: {listing}"
-        if suggestion:
-            message += f"; `pip install {suggestion}` adds it"
-        return UnknownSchemeError(
-            message, image_id=image_id, scheme=scheme, installed=installed, suggestion=suggestion
-        )
+        suggestion = None
+        owner = self._owners.get(scheme)
+        candidate = None if owner is None or self._candidates is None else self._candidates.get(owner)
+        info = self._infos.get(owner) if owner is not None else None
+        if candidate is not None and info is not None and info.status.startswith("failed"):
+            message += (f"; plugin {owner!r} ({candidate.distribution}) serves it but failed to load: "
+                        f"{info.status[len('failed: '):]}")
+        elif candidate is not None and candidate.state == "disabled":
+            message += f"; plugin {owner!r} serves it but is disabled (LOADSTONE_DISABLE_PLUGINS)"
+        else:
+            close = difflib.get_close_matches(scheme, installed, n=1)
+            if close:
+                message += f"; did you mean {close[0]!r}?"
+            known = KNOWN_SCHEMES.get(scheme)
+            if known:
+                suggestion = known
+                if not _installed(known):
+                    message += f"; `pip install {known}` adds it"
+                elif _env_flag("LOADSTONE_DISABLE_PLUGIN_AUTOLOAD"):
+                    message += (f"; {known} is installed, but plugin discovery is off "
+                                "(LOADSTONE_DISABLE_PLUGIN_AUTOLOAD)")
+                else:
+                    message += f"; {known} is installed but does not declare it (reinstall it)"
+        return UnknownSchemeError(message, image_id=image_id, scheme=scheme, installed=installed,
+                                  suggestion=suggestion)
 
     def schemes(self) -> list[str]:
-        """Every scheme with a loader, sorted."""
-        self.ensure_discovered()
-        return sorted(set(self._user_loaders) | set(self._plugin_loaders))
+        """Every scheme with a loader or declared by an installed plugin, sorted (imports nothing)."""
+        self._find()
+        working = {scheme for scheme, owner in self._owners.items()
+                   if self._candidates is not None and self._candidates[owner].state in ("found", "loaded")}
+        return sorted(set(self._user_loaders) | set(self._plugin_loaders) | working)
 
-    def plugins(self) -> list[PluginInfo]:
-        """Every discovered plugin with its status, and what optional dependencies it lacks."""
-        self.ensure_discovered()
+    def plugins(self, details: bool = False) -> list[PluginInfo]:
+        """Every installed plugin with its status (all imported); ``details`` runs the display hooks."""
+        self.prepare_all()
         with self._lock:
             infos = list(self._infos.values())
         result = []
         for info in infos:
-            dist = self._dists.get(info.name)
-            if dist is not None and info.status != "disabled":
-                info = PluginInfo(info.name, info.distribution, info.version, info.schemes,
-                                  info.status, _missing_dependencies(dist), info.details)
-            result.append(info)
+            candidate = self._candidates.get(info.name) if self._candidates is not None else None
+            has_dist = candidate is not None and candidate.dist is not None
+            missing = _missing_dependencies(candidate.dist) if has_dist and candidate is not None else ()
+            extra = self._collect_details(info.name) if details and info.loaded else info.details
+            result.append(PluginInfo(info.name, info.distribution, info.version, info.schemes,
+                                     info.status, missing if info.status != "disabled" else (), extra))
         return result
 
     @property
     def manager(self) -> pluggy.PluginManager:
         """The pluggy plugin manager (created on first use)."""
         if self._manager is None:
-            import pluggy
+            import pluggy  # pluggy is imported with the first plugin, not with loadstone
 
             from .hookspecs import PROJECT_NAME, LoadstoneHookSpecs
 
@@ -195,27 +282,59 @@ class PluginRegistry:
             self._manager = manager
         return self._manager
 
+    def hook(self) -> Any:
+        """The hook caller of every imported plugin (``registry.hook().loadstone_…(...)``)."""
+        return self.manager.hook
+
     def series_image_ids(self, series_id: str) -> list[str] | None:
         """Ask the plugins to expand a series id (first answer wins)."""
-        self.ensure_discovered()
+        scheme = scheme_of_id(series_id)
+        if scheme is not None:
+            self.prepare_scheme(scheme)
         result = self.manager.hook.loadstone_series_image_ids(series_id=series_id)
+        if result is None and not self._all_loaded():
+            self.prepare_all()
+            result = self.manager.hook.loadstone_series_image_ids(series_id=series_id)
         return None if result is None else list(result)
 
     # -- discovery ---------------------------------------------------------
-    def ensure_discovered(self) -> None:
-        """Discover plugins once; other threads wait until discovery is complete."""
-        if self._discovered:
+    def _find(self) -> dict[str, _Candidate]:
+        """The installed plugins and the schemes they declare, read once (nothing imported)."""
+        candidates = self._candidates
+        if candidates is not None:
+            return candidates
+        with self._lock:
+            if self._candidates is not None:
+                return self._candidates
+            found: dict[str, _Candidate] = {}
+            owners: dict[str, str] = {}
+            if not _env_flag("LOADSTONE_DISABLE_PLUGIN_AUTOLOAD"):
+                found, owners = _read_entry_points()
+            disabled = _disabled_names()
+            for name, candidate in found.items():
+                if name.lower() in disabled or (candidate.distribution or "").lower() in disabled:
+                    candidate.state = "disabled"
+                    self._infos[name] = PluginInfo(name, candidate.distribution, candidate.version,
+                                                   tuple(candidate.declared), "disabled")
+            self._owners = owners
+            self._candidates = found
+            return found
+
+    def _all_loaded(self) -> bool:
+        return self._candidates is not None and all(c.state != "found" for c in self._candidates.values())
+
+    def _load(self, name: str, candidate: _Candidate) -> None:
+        if candidate.state != "found":
             return
-        with self._lock:  # an RLock: a plugin imported during discovery may re-enter
-            if self._discovered or self._discovering:
-                return
-            self._discovering = True
-            try:
-                if not _env_flag("LOADSTONE_DISABLE_PLUGIN_AUTOLOAD"):
-                    self._discover_entry_points()
-            finally:
-                self._discovering = False
-                self._discovered = True
+        try:
+            module = candidate.entry_point.load()
+        except Exception as exc:
+            candidate.state = "failed"
+            self._fail(name, candidate.distribution, candidate.version,
+                       f"import failed: {type(exc).__name__}: {exc}")
+            return
+        info = self.register_plugin(module, name, candidate.distribution, candidate.version)
+        candidate.state = "loaded" if info.loaded else "failed"
 
     def reset(self) -> None:
         """Forget every plugin (not the user's loaders); the next use discovers again."""
@@ -229,45 +348,19 @@ class PluginRegistry:
                 self._drop_providers(info.name)
             self._plugin_loaders.clear()
             self._infos.clear()
-            self._dists.clear()
             self._providers_by_plugin.clear()
-            self._discovered = False
-            # Asking for metadata first must rediscover the plugins' providers.
-            self._metadata._before_first_use = self.ensure_discovered
+            self._candidates = None
+            self._owners = {}
+            self._ready_schemes = set()
 
     def _drop_providers(self, name: str) -> None:
         for provider in self._providers_by_plugin.get(name, ()):
             self._metadata.remove_provider(provider)
 
-    def _discover_entry_points(self) -> None:
-        import importlib.metadata as md
-
-        disabled = _disabled_names()
-        entry_points = sorted(md.entry_points(group=ENTRY_POINT_GROUP), key=lambda ep: ep.name)
-        seen: set[str] = set()
-        for ep in entry_points:
-            if ep.name in seen:  # the same distribution visible twice on sys.path
-                continue
-            seen.add(ep.name)
-            dist = getattr(ep, "dist", None)
-            dist_name = dist.metadata["Name"] if dist is not None else None
-            version = dist.version if dist is not None else None
-            if dist is not None:
-                self._dists[ep.name] = dist
-            if ep.name.lower() in disabled or (dist_name or "").lower() in disabled:
-                self._infos[ep.name] = PluginInfo(ep.name, dist_name, version, (), "disabled")
-                continue
-            try:
-                module = ep.load()
-            except Exception as exc:
-                self._fail(ep.name, dist_name, version, f"import failed: {type(exc).__name__}: {exc}")
-                continue
-            self.register_plugin(module, ep.name, dist_name, version)
-
     def _fail(self, name: str, dist: str | None, version: str | None, why: str) -> None:
         self._infos[name] = PluginInfo(name, dist, version, (), f"failed: {why}")
         warnings.warn(f"loadstone plugin {name!r} ({dist or 'no distribution'}) disabled: {why}",
-                      LoadstoneWarning, stacklevel=4)
+                      LoadstoneWarning, stacklevel=5)
 
     def register_plugin(self, plugin: object, name: str | None = None,
                         distribution: str | None = None, version: str | None = None) -> PluginInfo:
@@ -285,7 +378,6 @@ class PluginRegistry:
             try:
                 loaders = self._collect_loaders(name)
                 providers = self._collect_providers(name)
-                details = self._collect_details(name)
             except Exception as exc:
                 manager.unregister(name=name)
                 self._fail(name, distribution, version, str(exc))
@@ -297,7 +389,7 @@ class PluginRegistry:
                     warnings.warn(
                         f"scheme {scheme!r} is claimed by plugins {owner[1]!r} and {name!r}; "
                         f"using {owner[1]!r} (register_image_loader overrides)",
-                        LoadstoneWarning, stacklevel=3,
+                        LoadstoneWarning, stacklevel=4,
                     )
                     continue
                 self._plugin_loaders[scheme] = (loader, name)
@@ -305,7 +397,7 @@ class PluginRegistry:
             self._providers_by_plugin[name] = [provider for provider, _ in providers]
             for provider, priority in providers:
                 self._metadata.add_provider(provider, priority)
-            info = PluginInfo(name, distribution, version, tuple(sorted(claimed)), "loaded", (), details)
+            info = PluginInfo(name, distribution, version, tuple(sorted(claimed)), "loaded")
             self._infos[name] = info
             return info
 
@@ -347,10 +439,66 @@ class PluginRegistry:
     def _collect_details(self, name: str) -> dict[str, str]:
         details: dict[str, str] = {}
         for function in self._impls("loadstone_plugin_details", name):
-            answer = function()
+            try:
+                answer = function()
+            except Exception as exc:  # display only: a broken probe is shown, not raised
+                details["error"] = f"{type(exc).__name__}: {exc}"
+                continue
             if isinstance(answer, Mapping):
                 details.update({str(k): str(v) for k, v in answer.items()})
         return details
+
+
+def _read_entry_points() -> tuple[dict[str, _Candidate], dict[str, str]]:
+    """Plugins (group ``loadstone``) by name, and declared scheme -> plugin name (``loadstone.schemes``)."""
+    everything = md.entry_points()
+    plugins = sorted(everything.select(group=ENTRY_POINT_GROUP), key=lambda ep: ep.name)
+    found: dict[str, _Candidate] = {}
+    by_distribution: dict[str, list[str]] = {}
+    for ep in plugins:
+        if ep.name in found:  # the same distribution visible twice on sys.path
+            continue
+        dist = getattr(ep, "dist", None)
+        dist_name = dist.metadata["Name"] if dist is not None else None
+        found[ep.name] = _Candidate(ep, dist_name, dist.version if dist is not None else None, dist)
+        if dist_name:
+            by_distribution.setdefault(_canonical(dist_name), []).append(ep.name)
+    owners: dict[str, str] = {}
+    for ep in sorted(everything.select(group=SCHEMES_GROUP), key=lambda ep: (ep.value, ep.name)):
+        try:
+            scheme = normalize_scheme(ep.name)
+        except ValueError:
+            continue
+        target = ep.value.strip()
+        dist = getattr(ep, "dist", None)
+        same_dist = by_distribution.get(_canonical(dist.metadata["Name"]), []) if dist is not None else []
+        if target in found:
+            owner = target
+        elif _canonical(target) in by_distribution:
+            owner = by_distribution[_canonical(target)][0]
+        elif len(same_dist) == 1:
+            owner = same_dist[0]
+        else:
+            continue
+        if scheme in owners and owners[scheme] != owner:
+            warnings.warn(f"scheme {scheme!r} is declared by plugins {owners[scheme]!r} and {owner!r}; "
+                          f"using {owners[scheme]!r}", LoadstoneWarning, stacklevel=5)
+            continue
+        owners[scheme] = owner
+        found[owner].declared.append(scheme)
+    return found, owners
+
+
+def _canonical(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def _installed(distribution: str) -> bool:
+    try:
+        md.version(distribution)
+    except md.PackageNotFoundError:
+        return False
+    return True
 
 
 def _pair(item: object) -> tuple[Callable[..., Any], int]:

@@ -1,7 +1,8 @@
 """The process-wide singletons behind the module-level API, built on first use.
 
-Building them imports the pool, cache and plugin machinery; deferring that
-keeps ``import loadstone`` cheap.
+Building them imports the pool, cache and plugin machinery (and numpy);
+the builders import them when first called, which keeps ``import loadstone``
+cheap.  Nothing they import imports this module back.
 """
 
 from __future__ import annotations
@@ -29,17 +30,18 @@ _lock = threading.RLock()
 
 
 def _build_events() -> Any:
-    from ._events import EventBus
+    from ._events import default_bus
 
-    return EventBus()
+    return default_bus()
 
 
 def _build_metadata() -> Any:
     from ._metadata import MetadataRegistry
 
     metadata = MetadataRegistry()
-    # Asking for metadata first must find the plugins' providers too.
-    metadata._before_first_use = lambda: _get("registry").ensure_discovered()
+    # Asking for metadata first must find the plugins' providers too (the registry
+    # replaces this with its own preparer when it is built).
+    metadata.set_preparer(lambda image_id: _get("registry").prepare_for_id(image_id))
     return metadata
 
 

@@ -10,6 +10,7 @@ them is the executor contract.
 from __future__ import annotations
 
 import concurrent.futures
+import logging
 import queue
 import threading
 from collections.abc import Callable
@@ -18,6 +19,7 @@ from typing import Any, TypeVar
 __all__ = ["DaemonThreadPool"]
 
 T = TypeVar("T")
+_log = logging.getLogger("loadstone")
 
 
 class DaemonThreadPool(concurrent.futures.Executor):
@@ -28,9 +30,8 @@ class DaemonThreadPool(concurrent.futures.Executor):
             raise ValueError("max_workers must be at least 1")
         self._max_workers = max_workers
         self._prefix = thread_name_prefix
-        self._queue: queue.SimpleQueue[tuple[concurrent.futures.Future[Any], Callable[[], Any]] | None] = (
-            queue.SimpleQueue()
-        )
+        self._queue: queue.SimpleQueue[
+            tuple[concurrent.futures.Future[Any] | None, Callable[[], Any]] | None] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._threads: list[threading.Thread] = []
         # One permit per idle thread; a submit that takes one needs no new thread.
@@ -40,17 +41,24 @@ class DaemonThreadPool(concurrent.futures.Executor):
     def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> concurrent.futures.Future[T]:
         """Run ``fn(*args, **kwargs)`` on a worker thread."""
         future: concurrent.futures.Future[T] = concurrent.futures.Future()
+        self._put((future, lambda: fn(*args, **kwargs)))
+        return future
+
+    def execute(self, fn: Callable[[], Any], /) -> None:
+        """Run ``fn()`` on a worker thread, with no future (it reports its own outcome)."""
+        self._put((None, fn))
+
+    def _put(self, item: tuple[concurrent.futures.Future[Any] | None, Callable[[], Any]]) -> None:
         with self._lock:
             if self._shutdown:
                 raise RuntimeError("cannot submit to a pool that was shut down")
-            self._queue.put((future, lambda: fn(*args, **kwargs)))
+            self._queue.put(item)
             if not self._idle.acquire(blocking=False) and len(self._threads) < self._max_workers:
                 thread = threading.Thread(
                     target=self._work, name=f"{self._prefix}-{len(self._threads)}", daemon=True
                 )
                 self._threads.append(thread)
                 thread.start()
-        return future
 
     def _work(self) -> None:
         while True:
@@ -59,6 +67,14 @@ class DaemonThreadPool(concurrent.futures.Executor):
                 return
             future, call = item
             del item
+            if future is None:
+                try:
+                    call()
+                except BaseException:  # the call reports its own outcome; never kill the thread
+                    _log.exception("worker job %r raised", call)
+                self._idle.release()
+                del call
+                continue
             if not future.set_running_or_notify_cancel():
                 self._idle.release()
                 continue
@@ -89,7 +105,7 @@ class DaemonThreadPool(concurrent.futures.Executor):
                     item = self._queue.get_nowait()
                 except queue.Empty:
                     break
-                if item is not None:
+                if item is not None and item[0] is not None:
                     item[0].cancel()
         for _ in threads:
             self._queue.put(None)

@@ -336,7 +336,9 @@ def test_register_plugin_reports_schemes_and_details(fresh_registry, unique_sche
     scheme = unique_scheme("details")
     info = loadstone.register_plugin(_DetailsPlugin(scheme), f"details-{scheme}")
     assert info.schemes == (scheme,)
-    assert dict(info.details) == {"codecs": "raw", "frames": "1"}
+    assert dict(info.details) == {}  # display-only hooks run only when details are asked for
+    detailed = {i.name: i for i in loadstone.plugins(details=True)}[f"details-{scheme}"]
+    assert dict(detailed.details) == {"codecs": "raw", "frames": "1"}
     listed = infos_by_name()[f"details-{scheme}"]
     assert listed.status == "loaded"
     assert listed.distribution is None

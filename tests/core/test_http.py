@@ -40,7 +40,6 @@ from loadstone.http import HttpClient, HttpRequest, parse_retry_after
 from loadstone.http._connection import InterruptibleHTTPConnection, RequestGuard, no_guard
 from loadstone.http._models import HttpResponse
 from loadstone.http._redirect import follow_redirect, host_allowed
-from loadstone.http._watchdog import Watchdog
 
 
 @pytest.fixture
@@ -974,23 +973,6 @@ def test_connection_poisoned_by_a_previous_owner_reconnects(serve):
     finally:
         old.close()
         conn.close()
-
-
-def test_watchdog_fires_in_order_and_exits_when_idle():
-    dog = Watchdog(idle_exit=0.1)
-    fired: list[str] = []
-    now = time.monotonic()
-    dog.schedule(now + 0.10, lambda: fired.append("b"))
-    dog.schedule(now + 0.05, lambda: fired.append("a"))
-    cancel = dog.schedule(now + 0.07, lambda: fired.append("never"))
-    cancel()
-    assert wait_until(lambda: len(fired) == 2, 2)
-    assert fired == ["a", "b"]
-    thread = dog.thread
-    if thread is not None:
-        thread.join(2)
-        assert not thread.is_alive()
-    assert dog.thread is None
 
 
 def test_response_repr_hides_the_body():

@@ -31,7 +31,7 @@ __all__ = ["cmd_plugins", "cmd_info", "cmd_render", "image_summary", "image_meta
 
 def cmd_plugins(args: argparse.Namespace) -> int:
     """Why: the first thing to check when a scheme "is unknown" is what got installed and loaded."""
-    infos = loadstone.plugins()
+    infos = loadstone.plugins(details=True)
     if args.json:
         data = [
             {

@@ -28,7 +28,7 @@ from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from .._context import LoadContext
-from ._watchdog import WATCHDOG
+from ..toolkit.timers import call_at
 
 __all__ = [
     "InterruptibleHTTPConnection",
@@ -65,7 +65,7 @@ class RequestGuard:
             ctx.on_cancel(self._on_cancel) if ctx is not None else _noop
         )
         self._unregister_deadline: Callable[[], None] = (
-            WATCHDOG.schedule(deadline_at, self._on_deadline) if deadline_at is not None else _noop
+            call_at(deadline_at, self._on_deadline).cancel if deadline_at is not None else _noop
         )
 
     def _on_cancel(self) -> None:

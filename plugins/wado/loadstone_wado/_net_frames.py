@@ -56,8 +56,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from loadstone import LoadContext, current_load, use_load_context
-from loadstone._timer import TimerHandle, call_later  # the core's shared timer thread
 from loadstone.errors import InvalidImageError, LoadCancelledError, LoadTimeoutError, TransportError
+from loadstone.toolkit import Timer as TimerHandle  # the core's shared timer thread
+from loadstone.toolkit import call_later
 
 from ._net_http import fetch as http_fetch
 from ._net_http import share_key

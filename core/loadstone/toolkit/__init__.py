@@ -1,0 +1,50 @@
+"""The toolkit plugin authors build loaders with: the mechanisms the core and every plugin share.
+
+Each exists once, here, so a plugin never writes its own:
+
+* :func:`call_later` / :func:`call_at` — one timer thread for every deadline;
+* :class:`LRUCache` — bounded by bytes or by count, with eviction callbacks;
+* :class:`SingleFlight` — concurrent callers of one key share one computation;
+* :func:`wait_done`, :func:`wait_result`, :func:`sleep` — waits woken by the
+  awaited work or the load's cancel and deadline, never by polling;
+* :func:`order_in_space` — slices along the normal of their orientation;
+* :class:`RootPolicy`, :func:`read_file`, :func:`open_regular` — local paths
+  kept inside an allowed folder, read without blocking on FIFOs and capped
+  before allocation;
+* :func:`parse_int` — bounded ASCII integers from ids and headers.
+
+HTTP has its own package, :mod:`loadstone.http` (``http.fetch(url, options)``
+turns load options into a request), and plugin settings :mod:`loadstone.config`.
+"""
+
+from __future__ import annotations
+
+from .files import FileData, RootPolicy, open_regular, read_file
+from .lru import LRUCache
+from .numbers import is_ascii_int, parse_int
+from .singleflight import SingleFlight
+from .space import SlicePosition, distance_along, order_in_space, slice_normal
+from .timers import Timer, call_at, call_later
+from .waits import rebrand, sleep, wait_done, wait_result
+
+__all__ = [
+    "FileData",
+    "LRUCache",
+    "RootPolicy",
+    "SingleFlight",
+    "SlicePosition",
+    "Timer",
+    "call_at",
+    "call_later",
+    "distance_along",
+    "is_ascii_int",
+    "open_regular",
+    "order_in_space",
+    "parse_int",
+    "read_file",
+    "rebrand",
+    "sleep",
+    "slice_normal",
+    "wait_done",
+    "wait_result",
+]
