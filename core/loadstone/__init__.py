@@ -52,6 +52,7 @@ if TYPE_CHECKING:
     from . import http as http
     from . import testing as testing
     from ._cache import CacheInfo, ImageCache
+    from ._completion import as_completed
     from ._context import LoadContext, current_load, use_load_context
     from ._events import EventBus
     from ._image import Image
@@ -61,6 +62,7 @@ if TYPE_CHECKING:
     from ._plugins import PluginInfo
     from ._pool import RequestPool
     from ._request_type import RequestType
+    from .volume import Volume, load_volume
 
     cache: ImageCache
     metadata: MetadataRegistry
@@ -79,6 +81,8 @@ __all__ = [
     "cancel_load_image",
     "cancel_load_all",
     "series_image_ids",
+    "load_volume",
+    "as_completed",
     "register_image_loader",
     "register_unknown_image_loader",
     "get_image_loader",
@@ -87,6 +91,7 @@ __all__ = [
     "scheme_of",
     # objects
     "Image",
+    "Volume",
     "ImageLoadObject",
     "ImageLoader",
     "image_loader",
@@ -128,6 +133,13 @@ def register_plugin(plugin: object, name: str | None = None) -> PluginInfo:
 # Attributes imported on first access: they pull in numpy, pluggy or urllib3.
 _LAZY = {
     "Image": ("._image", "Image"),
+    "Volume": (".volume", "Volume"),
+    "load_volume": (".volume", "load_volume"),
+    "as_completed": ("._completion", "as_completed"),
+    "geometry": (".geometry", None),
+    "volume": (".volume", None),
+    "toolkit": (".toolkit", None),
+    "config": (".config", None),
     "ImageLoadObject": ("._load_object", "ImageLoadObject"),
     "ImageLoader": ("._loader", "ImageLoader"),
     "image_loader": ("._loader", "image_loader"),

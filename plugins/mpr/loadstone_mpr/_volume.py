@@ -22,12 +22,10 @@ import logging
 import queue
 import threading
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from functools import partial
 from typing import Any, cast
-
-import numpy as np
 
 import loadstone
 from loadstone import (
@@ -37,12 +35,11 @@ from loadstone import (
     LoadCancelledError,
     LoadstoneError,
     PluginError,
-    ResourceLimitError,
-    UnsupportedError,
 )
+from loadstone.geometry import VolumeGeometry, slice_plane, volume_geometry
+from loadstone.volume import Volume, check_budget, planes_from_metadata, series_geometry, stack_volume
 
 from ._config import config
-from ._geometry import SlicePlane, VolumeGeometry, slice_plane, volume_geometry
 from ._grammar import Source, is_mpr_id, parse_mpr_id
 
 __all__ = [
@@ -68,66 +65,6 @@ _log = logging.getLogger("loadstone.mpr")
 
 CACHE_PREFIX = "mpr-volume:"
 _INFO_ENTRIES = 32
-
-
-@dataclass(eq=False)
-class Volume:
-    """A built volume: ``array[k, j, i]`` lies at ``affine @ (i, j, k, 1)`` in LPS mm.
-
-    ``array`` holds stored values (read-only: the cache shares it; copy it to
-    edit); modality units are ``array * slope + intercept``.
-    ``array, affine = volume`` unpacks the two that matter most.
-    """
-
-    id: str  # "series=<series id>" or "volume=<volume id>"
-    array: np.ndarray
-    geometry: VolumeGeometry
-    slope: float = 1.0
-    intercept: float = 0.0
-    window_center: float | None = None
-    window_width: float | None = None
-    voi_lut_function: str = "LINEAR"
-    photometric_interpretation: str = "MONOCHROME2"
-    min_value: float = 0.0
-    max_value: float = 0.0
-    size_in_bytes: int = field(default=0)
-
-    def __post_init__(self) -> None:
-        if not self.size_in_bytes:
-            self.size_in_bytes = int(self.array.nbytes)
-
-    @property
-    def affine(self) -> np.ndarray:
-        """4x4 map from voxel index ``(i=column, j=row, k=slice, 1)`` to LPS mm."""
-        return self.geometry.affine
-
-    @property
-    def image_ids(self) -> tuple[str, ...]:
-        """The source slices, in array order (increasing along the slice normal)."""
-        return self.geometry.image_ids
-
-    @property
-    def spacing(self) -> tuple[float, float, float]:
-        """Voxel size in mm along (columns, rows, slices)."""
-        return self.geometry.spacing
-
-    def modality_array(self) -> np.ndarray:
-        """The voxels in modality units (float32), a new array."""
-        data = self.array.astype(np.float32)
-        if self.slope != 1.0:
-            data *= self.slope
-        if self.intercept != 0.0:
-            data += self.intercept
-        return data
-
-    def __iter__(self) -> Iterator[np.ndarray]:
-        yield self.array
-        yield self.affine
-
-    def __repr__(self) -> str:
-        nk, nj, ni = self.geometry.shape
-        return (f"Volume({self.id!r}, {ni}x{nj}x{nk} {self.array.dtype}, "
-                f"spacing={tuple(round(s, 4) for s in self.spacing)} mm)")
 
 
 # -- sources -----------------------------------------------------------------------
@@ -165,51 +102,6 @@ class SourceInfo:
     rescale_uniform: bool | None  # one slope and intercept for all slices (None: unknown)
 
 
-def _rows_columns(image_id: str, module: Any) -> tuple[int | None, int | None]:
-    pixel = loadstone.metadata.get("imagePixelModule", image_id)
-    for answer in (module, pixel):
-        if isinstance(answer, dict) and isinstance(answer.get("rows"), int) \
-                and isinstance(answer.get("columns"), int):
-            return answer["rows"], answer["columns"]
-    return None, None
-
-
-def _planes_from_metadata(ids: Sequence[str], images: dict[str, Image] | None = None
-                          ) -> list[SlicePlane] | None:
-    """Each slice's plane, or None if one lacks geometry (then pixels must load first)."""
-    planes = []
-    for image_id in ids:
-        module = loadstone.metadata.get("imagePlaneModule", image_id)
-        image = images.get(image_id) if images else None
-        fallback = (image.row_pixel_spacing, image.column_pixel_spacing) if image else (None, None)
-        plane = slice_plane(image_id, module, fallback)
-        if plane is None:
-            return None
-        if plane.rows is None or plane.columns is None:
-            rows, columns = (image.rows, image.columns) if image else _rows_columns(image_id, module)
-            if rows is None:
-                return None
-            plane = plane._replace(rows=rows, columns=columns)
-        planes.append(plane)
-    return planes
-
-
-def _rescale_uniform(ids: Sequence[str]) -> bool | None:
-    seen = set()
-    for image_id in ids:
-        answer = loadstone.metadata.get("modalityLutModule", image_id)
-        if not isinstance(answer, dict):
-            return None
-        seen.add((answer.get("rescale_slope", 1.0), answer.get("rescale_intercept", 0.0)))
-    return len(seen) <= 1
-
-
-def _itemsize_hint(image_id: str) -> int:
-    answer = loadstone.metadata.get("imagePixelModule", image_id)
-    bits = answer.get("bits_allocated") if isinstance(answer, dict) else None
-    return max(1, int(bits) // 8) if isinstance(bits, int) and bits > 0 else 1
-
-
 def source_info(source: Source) -> SourceInfo:
     """Ids and metadata-only geometry of a source (remembered until its volume leaves the cache).
 
@@ -221,10 +113,13 @@ def source_info(source: Source) -> SourceInfo:
             _infos.move_to_end(source.key)
             return info
     ids = _source_ids(source)
-    planes = _planes_from_metadata(ids) if len(ids) >= 2 else None
-    geometry = volume_geometry(planes, source=describe(source)) if planes else None
-    info = SourceInfo(source, ids, geometry, _itemsize_hint(ids[0]) if ids else 1,
-                      _rescale_uniform(ids) if geometry is not None else None)
+    if len(ids) >= 2:
+        known = series_geometry(ids, source=describe(source),
+                                orientation_tolerance=config.orientation_tolerance,
+                                spacing_tolerance=config.spacing_tolerance)
+        info = SourceInfo(source, ids, known.geometry, known.itemsize_hint, known.rescale_uniform)
+    else:
+        info = SourceInfo(source, ids, None, 1, None)
     with _lock:
         _infos[source.key] = info
         while len(_infos) > _INFO_ENTRIES:
@@ -506,15 +401,9 @@ def source_volume(source: Source, timeout: float | None = None) -> Volume:
 
 
 # -- building ------------------------------------------------------------------------
-def _check_budget(source: Source, geometry: VolumeGeometry, itemsize: int, dtype: str) -> None:
-    needed = geometry.nbytes(itemsize)
-    budget = config.max_volume_bytes
-    if needed > budget:
-        nk, nj, ni = geometry.shape
-        raise ResourceLimitError(
-            f"the volume of {describe(source)} would take {needed} bytes ({ni}x{nj}x{nk} {dtype}), "
-            f"over loadstone_mpr.config.max_volume_bytes = {budget}; raise that limit to build it",
-            image_id=source.id)
+def _check_budget(source: Source, geometry: VolumeGeometry, itemsize: int) -> None:
+    check_budget(geometry, itemsize, config.max_volume_bytes, describe(source),
+                 "loadstone_mpr.config.max_volume_bytes")
 
 
 def _put(done: queue.SimpleQueue[tuple[int, ImageLoadObject]], n: int, load_object: ImageLoadObject) -> None:
@@ -556,96 +445,38 @@ def _load_slices(ids: Sequence[str], build: _Build) -> list[Image]:
     return cast(list[Image], images)
 
 
-def _check_grey(images: Sequence[Image], source: Source) -> None:
-    colour = [image.image_id for image in images if image.color or image.pixel_data.ndim != 2]
-    if colour:
-        raise UnsupportedError(
-            f"{describe(source)} has colour slices ({', '.join(map(repr, colour[:5]))}); "
-            "MPR reslices grey images only", image_id=colour[0])
-
-
-def _check_sizes(images: Sequence[Image], geometry: VolumeGeometry, source: Source) -> None:
-    _, rows, columns = geometry.shape
-    odd = [image for image in images if image.pixel_data.shape != (rows, columns)]
-    if odd:
-        raise InvalidImageError(
-            f"slice(s) {', '.join(repr(i.image_id) for i in odd[:5])} of {describe(source)} have "
-            f"{odd[0].pixel_data.shape[0]}x{odd[0].pixel_data.shape[1]} pixels where the volume has "
-            f"{rows}x{columns}; MPR needs one size for all slices", image_id=odd[0].image_id)
-
-
 def _build_volume(build: _Build) -> Volume:
     source = build.source
     info = source_info(source)
     ids = info.image_ids
+    where = describe(source)
     if len(ids) < 2:
         raise InvalidImageError(
-            f"{describe(source)} has {len(ids)} slice(s){' (' + repr(ids[0]) + ')' if ids else ''}; "
+            f"{where} has {len(ids)} slice(s){' (' + repr(ids[0]) + ')' if ids else ''}; "
             "a volume needs at least two", image_id=ids[0] if ids else source.id)
     geometry = info.geometry
     if geometry is not None:
         # Refused before a single slice loads, from what the metadata promises.
-        _check_budget(source, geometry, info.itemsize_hint, f"{info.itemsize_hint}-byte")
+        _check_budget(source, geometry, info.itemsize_hint)
         images = _load_slices(geometry.image_ids, build)
-        _check_grey(images, source)
     else:
         loaded = _load_slices(ids, build)
-        _check_grey(loaded, source)
         by_id = {image_id: image for image_id, image in zip(ids, loaded, strict=True)}
-        planes = _planes_from_metadata(ids, by_id)
+        planes = planes_from_metadata(ids, by_id)
         if planes is None:
             missing = [i for i in ids if slice_plane(i, loadstone.metadata.get("imagePlaneModule", i),
                                                      (by_id[i].row_pixel_spacing,
                                                       by_id[i].column_pixel_spacing)) is None]
             raise InvalidImageError(
-                f"slice(s) {', '.join(map(repr, missing[:5]))} of {describe(source)} have no patient "
+                f"slice(s) {', '.join(map(repr, missing[:5]))} of {where} have no patient "
                 "geometry (imagePlaneModule image_position_patient, image_orientation_patient, "
                 "pixel_spacing); MPR needs it", image_id=missing[0] if missing else source.id)
-        geometry = volume_geometry(planes, source=describe(source))
+        geometry = volume_geometry(planes, source=where, orientation_tolerance=config.orientation_tolerance,
+                                   spacing_tolerance=config.spacing_tolerance)
         images = [by_id[image_id] for image_id in geometry.image_ids]
     build.check()
-    _check_sizes(images, geometry, source)
-
-    rescales = {(float(image.slope), float(image.intercept)) for image in images}
-    uniform = len(rescales) == 1
-    if uniform:
-        dtype = np.result_type(*{image.pixel_data.dtype for image in images})
-        slope, intercept = rescales.pop()
-    else:
-        dtype, slope, intercept = np.dtype(np.float32), 1.0, 0.0
-    _check_budget(source, geometry, dtype.itemsize, str(dtype))
-    array = np.empty(geometry.shape, dtype=dtype)
-    lows, highs = [], []
-    if uniform:
-        # One C loop (as numpy.stack does): per-slice Python assignments cost ~10 % more.
-        np.stack([image.pixel_data for image in images], out=array)
-        lows = [image.min_pixel_value for image in images]
-        highs = [image.max_pixel_value for image in images]
-    else:
-        for k, image in enumerate(images):
-            np.multiply(image.pixel_data, image.slope, out=array[k], casting="unsafe")
-            array[k] += np.float32(image.intercept)
-            ends = (image.min_pixel_value * image.slope + image.intercept,
-                    image.max_pixel_value * image.slope + image.intercept)
-            lows.append(min(ends))
-            highs.append(max(ends))
-            if k % 64 == 63:
-                build.check()
-    array.setflags(write=False)  # shared by every plane and caller: nobody may change it in place
-    first = images[0]
-    return Volume(
-        id=source.key,
-        array=array,
-        geometry=geometry,
-        slope=slope,
-        intercept=intercept,
-        window_center=first.window_center,
-        window_width=first.window_width,
-        voi_lut_function=first.voi_lut_function,
-        photometric_interpretation=first.photometric_interpretation,
-        min_value=float(min(lows)),
-        max_value=float(max(highs)),
-    )
+    return stack_volume(source.key, images, geometry, max_bytes=config.max_volume_bytes, where=where,
+                        limit_name="loadstone_mpr.config.max_volume_bytes", check=build.check)
 
 
 def plane_error(error: LoadstoneError, image_id: str) -> LoadstoneError:

@@ -1,0 +1,95 @@
+"""Waiting on many loads: :func:`as_completed`, and the progress bar that follows it.
+
+``as_completed`` yields load objects as they settle (like
+:func:`concurrent.futures.as_completed`), woken by each settle and by the
+current load's cancel, never by polling.  ``progress=True`` on
+``load_images`` / ``load_volume`` draws a tqdm bar on stderr (a terminal or a
+notebook); in a log file or a pipe tqdm writes nothing but the final line.
+"""
+
+from __future__ import annotations
+
+import queue
+import sys
+import time
+from functools import partial
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from ._context import current_load
+from ._load_object import ImageLoadObject
+from .errors import LoadTimeoutError
+
+__all__ = ["as_completed", "progress_bar"]
+
+
+def as_completed(loads: Iterable[ImageLoadObject], timeout: float | None = None,
+                 progress: bool | Any = False) -> Iterator[ImageLoadObject]:
+    """Yield each load object once it is done (succeeded, failed or cancelled), first done first.
+
+    ``timeout`` bounds the whole iteration (:class:`LoadTimeoutError`
+    naming how many were still pending).  ``progress=True`` shows a bar;
+    a tqdm instance may be given instead to advance one of yours.  Inside a
+    load, its cancel or deadline stops the wait.
+    """
+    pending = list(loads)
+    done: queue.SimpleQueue[ImageLoadObject] = queue.SimpleQueue()
+    for load_object in pending:
+        load_object.promise.add_done_callback(partial(_put, done, load_object))
+    ends = None if timeout is None else time.monotonic() + timeout
+    context = current_load()
+    unregister = context.on_cancel(lambda: done.put(_WAKE)) if context is not None else None
+    bar = progress_bar(len(pending), progress)
+    try:
+        for _ in range(len(pending)):
+            while True:
+                if context is not None:
+                    context.check()
+                wait = None if ends is None else max(0.0, ends - time.monotonic())
+                remaining = None if context is None else context.remaining()
+                if remaining is not None:
+                    wait = remaining if wait is None else min(wait, remaining)
+                try:
+                    item = done.get(timeout=wait)
+                except queue.Empty:
+                    if context is not None:
+                        context.check()
+                    left = sum(not load_object.done() for load_object in pending)
+                    raise LoadTimeoutError(f"{left} of {len(pending)} loads still running after "
+                                           f"{timeout:g} s") from None
+                if item is not _WAKE:
+                    break
+            if bar is not None:
+                bar.update(1)
+            yield item
+    finally:
+        if unregister is not None:
+            unregister()
+        if bar is not None and bar is not progress:
+            bar.close()
+
+
+def _put(done: queue.SimpleQueue[ImageLoadObject], load_object: ImageLoadObject, _promise: object) -> None:
+    done.put(load_object)
+
+
+class _Wake(ImageLoadObject):
+    """Put in the queue by a cancel, to wake the waiting thread."""
+
+
+_WAKE = _Wake()
+
+
+def progress_bar(total: int, progress: bool | Any, description: str = "loading") -> Any:
+    """A tqdm bar for ``total`` items when ``progress`` is True (or the tqdm given), else None."""
+    if progress is False or progress is None:
+        return None
+    if progress is not True:
+        return progress  # the caller's own bar
+    # Imported on first use: tqdm takes longer to import than loadstone itself.
+    from tqdm.auto import tqdm  # the one progress library: terminals and notebooks alike
+
+    in_notebook = "notebook" in tqdm.__module__
+    # disable=None: tqdm draws only on a terminal, so a log or a pipe gets no escape codes.
+    return tqdm(total=total, desc=description, unit="img", file=None if in_notebook else sys.stderr,
+                leave=True, dynamic_ncols=True, mininterval=0.2, disable=False if in_notebook else None)
