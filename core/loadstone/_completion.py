@@ -12,8 +12,8 @@ from __future__ import annotations
 import queue
 import sys
 import time
-from functools import partial
 from collections.abc import Iterable, Iterator
+from functools import partial
 from typing import Any
 
 from ._context import current_load
