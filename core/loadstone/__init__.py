@@ -24,6 +24,8 @@ from ._api import (
     load_and_cache_image,
     load_image,
     load_images,
+    plugin_configs,
+    plugin_hooks,
     plugins,
     register_image_loader,
     register_unknown_image_loader,
@@ -88,6 +90,8 @@ __all__ = [
     "get_image_loader",
     "register_plugin",
     "plugins",
+    "plugin_hooks",
+    "plugin_configs",
     "scheme_of",
     # objects
     "Image",
@@ -162,6 +166,7 @@ _LAZY = {
     "testing": (".testing", None),
     "hookspecs": (".hookspecs", None),
     "cli": (".cli", None),
+    "fetching": (".fetching", None),
 }
 
 

@@ -14,6 +14,7 @@ from .errors import InvalidImageIdError, LoadstoneError, PluginError, UnknownSch
 if TYPE_CHECKING:
     from ._loader import ImageLoader
     from ._plugins import PluginInfo
+    from .config import PluginConfig
 
 __all__ = [
     "register_image_loader",
@@ -26,6 +27,8 @@ __all__ = [
     "cancel_load_all",
     "series_image_ids",
     "plugins",
+    "plugin_hooks",
+    "plugin_configs",
     "scheme_of",
 ]
 
@@ -197,6 +200,22 @@ def series_image_ids(series_id: str) -> list[str]:
             image_id=series_id, scheme=scheme, installed=error.installed, suggestion=error.suggestion,
         )
     return ids
+
+
+def plugin_hooks() -> Any:
+    """The hooks of every installed plugin (all imported), to call as ``plugin_hooks().loadstone_…(…)``.
+
+    For code that extends loadstone (the CLI, a plugin calling another's hook).
+    """
+    registry = _state.registry
+    registry.prepare_all()
+    return registry.hook()
+
+
+def plugin_configs() -> list[PluginConfig[Any]]:
+    """The configurations of every installed plugin that has one (see :mod:`loadstone.config`)."""
+    answers = plugin_hooks().loadstone_plugin_config()
+    return [config for config in answers if config is not None]
 
 
 def plugins(details: bool = False) -> list[PluginInfo]:

@@ -90,6 +90,18 @@ def progress_bar(total: int, progress: bool | Any, description: str = "loading")
     from tqdm.auto import tqdm  # the one progress library: terminals and notebooks alike
 
     in_notebook = "notebook" in tqdm.__module__
-    # disable=None: tqdm draws only on a terminal, so a log or a pipe gets no escape codes.
-    return tqdm(total=total, desc=description, unit="img", file=None if in_notebook else sys.stderr,
-                leave=True, dynamic_ncols=True, mininterval=0.2, disable=False if in_notebook else None)
+    if not in_notebook and not _is_terminal(sys.stderr):
+        return None  # a log or a pipe gets no bar (and no escape codes)
+
+    class Bar(tqdm):
+        monitor_interval = 0  # no monitor thread: the bar is updated often enough
+
+    return Bar(total=total, desc=description, unit="img", file=None if in_notebook else sys.stderr,
+               leave=True, dynamic_ncols=True, mininterval=0.2)
+
+
+def _is_terminal(stream: Any) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):
+        return False

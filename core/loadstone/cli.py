@@ -32,6 +32,7 @@ from ._cli.common import (
     EXIT_USAGE,
     PROG,
     UsageError,
+    apply_settings,
     error,
     one_line,
 )
@@ -92,12 +93,27 @@ def _finite_float(text: str) -> float:
     return value
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The full parser; exposed so docs and tests can print or inspect the usage."""
+def build_parser(plugin_options: bool = False) -> argparse.ArgumentParser:
+    """The full parser; exposed so docs and tests can print or inspect the usage.
+
+    With ``plugin_options`` the installed plugins add their options to the
+    commands (``loadstone_cli_options``; e.g. ``fetch --scheduler``), which
+    imports every plugin, so only the commands that have such options ask.
+    """
     # --debug is accepted before and after the command (``loadstone info X --debug``).
     common = _Parser(add_help=False)
     common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
                         help="show tracebacks and DEBUG logging")
+    common.add_argument("--header", action="append", metavar="'NAME: VALUE'",
+                        help="an HTTP header for every request (repeatable); also LOADSTONE_HEADERS="
+                             "'Name: value; Name: value'")
+    common.add_argument("--bearer-token-env", metavar="VARIABLE",
+                        help="send 'Authorization: Bearer <token>' with the token read from this "
+                             "environment variable (keeps it out of the process list)")
+    common.add_argument("--option", action="append", metavar="KEY=VALUE",
+                        help="a load option for every load (repeatable; VALUE as JSON if it parses)")
+    common.add_argument("--set", action="append", metavar="PLUGIN.KEY=VALUE",
+                        help="change a plugin setting for this run, e.g. web.file_root=/data (repeatable)")
 
     parser = _Parser(
         prog=PROG,
@@ -149,6 +165,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
     _add_timeout(p, "per image")
     p.set_defaults(handler=cmd_fetch)
+    if plugin_options:
+        loadstone.plugin_hooks().loadstone_cli_options(command="fetch", parser=p)
 
     p = commands.add_parser("demo", parents=[common], help="render the embedded demo images to PNG",
                             description="Render the demo images of the loadstone-base64-demo plugin "
@@ -173,8 +191,8 @@ def _add_timeout(parser: argparse.ArgumentParser, what: str = "") -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code (the console script exits with it)."""
     args_list = list(sys.argv[1:] if argv is None else argv)
-    parser = build_parser()
     try:
+        parser = build_parser(plugin_options=_command_of(args_list) in _PLUGIN_COMMANDS)
         args = parser.parse_args(args_list)
     except UsageError as exc:
         error(str(exc))
@@ -190,9 +208,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _run(args.handler, args, debug)
 
 
+_PLUGIN_COMMANDS = frozenset({"fetch"})
+
+
+def _command_of(args: Sequence[str]) -> str | None:
+    """The command word of a command line (the first argument that is not an option)."""
+    return next((arg for arg in args if not arg.startswith("-")), None)
+
+
 def _run(handler: Callable[[argparse.Namespace], int], args: argparse.Namespace, debug: bool) -> int:
     """Call a command, turning every failure into one stderr line and an exit code."""
     try:
+        apply_settings(args)
         return handler(args)
     except KeyboardInterrupt:
         cancelled = _cancel_all()

@@ -6,10 +6,16 @@ its implementations with :data:`loadstone.hookimpl`.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import pluggy
+
+if TYPE_CHECKING:
+    import argparse
+
+    from .config import PluginConfig
+    from .fetching import FetchRecord, FetchSpec
 
 __all__ = ["hookspec", "hookimpl", "PROJECT_NAME", "LoadstoneHookSpecs"]
 
@@ -36,3 +42,24 @@ class LoadstoneHookSpecs:
     @hookspec
     def loadstone_plugin_details(self) -> Mapping[str, str]:  # type: ignore[empty-body]
         """Extra facts for ``loadstone plugins`` (e.g. ``{"transfer syntaxes": "…"}``)."""
+
+    @hookspec
+    def loadstone_plugin_config(self) -> PluginConfig[Any] | None:
+        """The plugin's :class:`loadstone.config.PluginConfig` (for ``loadstone --set name.key=value``)."""
+
+    @hookspec
+    def loadstone_cli_options(self, command: str, parser: argparse.ArgumentParser) -> None:
+        """Add options to the parser of ``loadstone COMMAND`` (e.g. ``fetch --scheduler``)."""
+
+    @hookspec(firstresult=True)
+    def loadstone_fetch(
+        self, image_ids: Sequence[str], spec: FetchSpec, args: argparse.Namespace,
+        report: Callable[[FetchRecord], None],
+    ) -> bool | None:
+        """Run ``loadstone fetch`` yourself when ``args`` ask for it (e.g. ``--scheduler``).
+
+        Write each image with :func:`loadstone.fetching.fetch_one` (or the
+        same files), call ``report(record)`` on the calling thread as each
+        finishes, in any order, and return True; return None to leave the
+        fetch to the next plugin or to the core.
+        """

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import math
 import os
 import sys
@@ -46,9 +47,76 @@ def timeout_of(args: argparse.Namespace) -> float | None:
     return value if value > 0 else None
 
 
-def load_one(image_id: str, timeout: float | None) -> Image:
+def load_options_of(args: argparse.Namespace) -> dict[str, Any]:
+    """The load options the command line gives: ``--header``, the token variable, ``--option``."""
+    options: dict[str, Any] = {}
+    for text in getattr(args, "option", None) or ():
+        key, sep, value = text.partition("=")
+        key = key.strip()
+        if not sep or not key.isidentifier():
+            raise UsageError(f"--option takes key=value with a Python-name key, got {text!r}")
+        options[key] = _option_value(value)
+    headers: dict[str, str] = {}
+    for text in _header_lines(os.environ.get("LOADSTONE_HEADERS", "")):
+        name, value = _header(text, "LOADSTONE_HEADERS")
+        headers[name] = value
+    variable = getattr(args, "bearer_token_env", None)
+    if variable:
+        token = os.environ.get(variable)
+        if not token:
+            raise UsageError(f"--bearer-token-env: the environment variable {variable} is not set or empty")
+        headers["Authorization"] = f"Bearer {token.strip()}"
+    for text in getattr(args, "header", None) or ():
+        name, value = _header(text, "--header")
+        headers[name] = value
+    if headers:
+        options["headers"] = {**options.get("headers", {}), **headers}
+    return options
+
+
+def _header_lines(text: str) -> list[str]:
+    return [line.strip() for line in text.replace(";", "\n").splitlines() if line.strip()]
+
+
+def _header(text: str, where: str) -> tuple[str, str]:
+    name, sep, value = text.partition(":")
+    name = name.strip()
+    if not sep or not name or any(c.isspace() for c in name):
+        raise UsageError(f"{where} takes 'Name: value', got {text!r}")
+    return name, value.strip()
+
+
+def _option_value(text: str) -> Any:
+    """JSON when it parses (numbers, true/false, lists), else the text itself."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def apply_settings(args: argparse.Namespace) -> None:
+    """``--set plugin.key=value``: change a plugin's configuration for this run."""
+    for text in getattr(args, "set", None) or ():
+        target, sep, value = text.partition("=")
+        plugin, dot, key = target.strip().partition(".")
+        if not sep or not dot or not plugin or not key:
+            raise UsageError(f"--set takes plugin.key=value (e.g. web.file_root=/data), got {text!r}")
+        configs = {config.name: config for config in loadstone.plugin_configs()}
+        config = configs.get(plugin)
+        if config is None:
+            known = ", ".join(sorted(configs)) or "none"
+            raise UsageError(f"--set: no plugin configuration named {plugin!r} (configurable: {known})")
+        try:
+            config.set_text(key, value)
+        except (TypeError, ValueError) as exc:
+            raise UsageError(f"--set {text}: {exc}") from None
+
+
+def load_one(image_id: str, timeout: float | None, options: dict[str, Any] | None = None) -> Image:
     """Load one image (not cached), cancelling it if the wait is interrupted."""
-    options: dict[str, Any] = {} if timeout is None else {"timeout": timeout}
+    options = dict(options or {})
+    if timeout is not None:
+        options["timeout"] = timeout
     load = loadstone.load_image(image_id, **options)
     try:
         # The load enforces its own timeout; the grace only guards a loader that ignores it.

@@ -17,6 +17,7 @@ from .common import (
     brief,
     jsonable,
     load_one,
+    load_options_of,
     one_line,
     table,
     timeout_of,
@@ -106,7 +107,7 @@ def image_metadata(image_id: str) -> dict[str, Any]:
 
 def cmd_info(args: argparse.Namespace) -> int:
     """Why: one look at what a loader produced (and what metadata it offers) answers most questions."""
-    image = load_one(args.image_id, timeout_of(args))
+    image = load_one(args.image_id, timeout_of(args), load_options_of(args))
     summary = image_summary(image)
     metadata = image_metadata(args.image_id)
     if args.json:
@@ -141,7 +142,7 @@ def _window(args: argparse.Namespace) -> tuple[float | None, float | None]:
 def cmd_render(args: argparse.Namespace) -> int:
     """Why: a PNG is the quickest check that pixels, rescale and window are right."""
     center, width = _window(args)
-    image = load_one(args.image_id, timeout_of(args))
+    image = load_one(args.image_id, timeout_of(args), load_options_of(args))
     png = image.to_png(window_center=center, window_width=width, invert=args.invert)
     if args.output == "-":
         sys.stdout.flush()
