@@ -29,6 +29,7 @@ from ._api import (
     plugins,
     register_image_loader,
     register_unknown_image_loader,
+    scheme_distributions,
     scheme_of,
     series_image_ids,
 )
@@ -61,7 +62,7 @@ if TYPE_CHECKING:
     from ._load_object import ImageLoadObject
     from ._loader import ImageLoader, image_loader
     from ._metadata import MetadataRegistry
-    from ._plugins import PluginInfo
+    from ._plugins import KNOWN_SCHEMES, PluginInfo
     from ._pool import RequestPool
     from ._request_type import RequestType
     from .volume import Volume, load_volume
@@ -92,6 +93,8 @@ __all__ = [
     "plugins",
     "plugin_hooks",
     "plugin_configs",
+    "scheme_distributions",
+    "KNOWN_SCHEMES",
     "scheme_of",
     # objects
     "Image",
@@ -153,6 +156,7 @@ _LAZY = {
     "RequestType": ("._request_type", "RequestType"),
     "RequestPool": ("._pool", "RequestPool"),
     "PluginInfo": ("._plugins", "PluginInfo"),
+    "KNOWN_SCHEMES": ("._plugins", "KNOWN_SCHEMES"),
     "CacheInfo": ("._cache", "CacheInfo"),
     "ImageCache": ("._cache", "ImageCache"),
     "EventBus": ("._events", "EventBus"),

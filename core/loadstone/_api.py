@@ -29,6 +29,7 @@ __all__ = [
     "plugins",
     "plugin_hooks",
     "plugin_configs",
+    "scheme_distributions",
     "scheme_of",
 ]
 
@@ -216,6 +217,16 @@ def plugin_configs() -> list[PluginConfig[Any]]:
     """The configurations of every installed plugin that has one (see :mod:`loadstone.config`)."""
     answers = plugin_hooks().loadstone_plugin_config()
     return [config for config in answers if config is not None]
+
+
+def scheme_distributions() -> dict[str, str | None]:
+    """Every scheme this process can load, with the distribution that serves it (None: registered in code).
+
+    Reads the ``loadstone.schemes`` declarations without importing plugins;
+    for a scheme nothing here serves, :data:`loadstone.KNOWN_SCHEMES` names
+    the distribution that adds it.
+    """
+    return _state.registry.scheme_distributions()
 
 
 def plugins(details: bool = False) -> list[PluginInfo]:

@@ -254,6 +254,24 @@ class PluginRegistry:
                    if self._candidates is not None and self._candidates[owner].state in ("found", "loaded")}
         return sorted(set(self._user_loaders) | set(self._plugin_loaders) | working)
 
+    def scheme_distributions(self) -> dict[str, str | None]:
+        """Scheme -> the distribution that serves it, for every installed scheme (imports nothing).
+
+        User-registered loaders map to None; a scheme nothing installed serves
+        but a known distribution adds maps to that distribution only if asked
+        for by name (see :data:`KNOWN_SCHEMES`).
+        """
+        candidates = self._find()
+        result: dict[str, str | None] = {}
+        for scheme, owner in self._owners.items():
+            result[scheme] = candidates[owner].distribution
+        for scheme, (_, name) in self._plugin_loaders.items():
+            candidate = candidates.get(name)
+            result.setdefault(scheme, candidate.distribution if candidate is not None else None)
+        for scheme in self._user_loaders:
+            result[scheme] = None
+        return result
+
     def plugins(self, details: bool = False) -> list[PluginInfo]:
         """Every installed plugin with its status (all imported); ``details`` runs the display hooks."""
         self.prepare_all()
