@@ -7,9 +7,11 @@ from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from . import _state
+from ._completion import follow_progress
 from ._load_object import ImageLoadObject
 from ._request_type import RequestType
 from .errors import InvalidImageIdError, LoadstoneError, PluginError, UnknownSchemeError
+from .toolkit.names import check_name
 
 if TYPE_CHECKING:
     from ._loader import ImageLoader
@@ -82,10 +84,31 @@ def _check_options(options: Mapping[str, Any]) -> tuple[RequestType | None, int]
     return (None if request_type is None else RequestType.parse(request_type)), priority
 
 
+#: Options every load takes, whatever its loader.
+CORE_OPTIONS = frozenset({"priority", "request_type", "timeout", "headers", "ignore_cache"})
+
+
+def _check_accepted(loader: Any, options: Mapping[str, Any]) -> None:
+    """Unknown option names: an error for a loader that declares its options, a typo check otherwise."""
+    unknown = options.keys() - CORE_OPTIONS
+    if not unknown:
+        return
+    accepted = getattr(loader, "accepted_options", None)
+    if accepted is not None:
+        unknown -= accepted
+        known = CORE_OPTIONS | accepted
+    else:
+        known = CORE_OPTIONS  # a loader that declares nothing receives everything but near-misses
+    for name in sorted(unknown):
+        check_name(name, known, "load option", strict=accepted is not None)
+
+
 def _dispatch(image_id: str, options: dict[str, Any], cache: bool) -> ImageLoadObject:
     scheme = scheme_of(image_id)
     request_type, priority = _check_options(options) if options else (None, 0)
     loader = _state.registry.loader_for(scheme, image_id)
+    if options:
+        _check_accepted(loader, options)
     if cache and options and options.get("ignore_cache"):
         _state.cache.remove_image_load_object(image_id)
     pool = _state.pool
@@ -137,9 +160,12 @@ def load_images(image_ids: Iterable[str], **options: Any) -> list[ImageLoadObjec
     Returns one load object per id, in order; a bad id gives a failed load
     object rather than stopping the others.  Ids whose loader has a batch
     function (see :meth:`loadstone.image_loader`) are loaded in groups by it.
+    ``progress=True`` shows a bar (tqdm, on a terminal or in a notebook)
+    that advances as the loads finish.
     """
     if isinstance(image_ids, str):
         raise TypeError("load_images takes an iterable of image ids, not one str")
+    progress = options.pop("progress", False)
     options.setdefault("request_type", "prefetch")
     request_type, priority = _check_options(options)
     assert request_type is not None
@@ -153,6 +179,7 @@ def load_images(image_ids: Iterable[str], **options: Any) -> list[ImageLoadObjec
                 result.append(cached)
                 continue
             loader = _state.registry.loader_for(scheme_of(image_id), image_id)
+            _check_accepted(loader, options)
             if getattr(loader, "batch_function", None) is not None:
                 if ignore_cache:
                     _state.cache.remove_image_load_object(image_id)
@@ -171,7 +198,10 @@ def load_images(image_ids: Iterable[str], **options: Any) -> list[ImageLoadObjec
         loads = _state.pool.load_batch(ids, loader, dict(options), request_type, priority, _state.cache)
         for position, load_object in zip(positions, loads, strict=True):
             result[position] = load_object
-    return [load_object for load_object in result if load_object is not None]
+    loads = [load_object for load_object in result if load_object is not None]
+    if progress:
+        follow_progress(loads, progress)
+    return loads
 
 
 def cancel_load_image(image_id: str) -> bool:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import queue
 import sys
+import threading
 import time
 from collections.abc import Iterable, Iterator
 from functools import partial
@@ -20,7 +21,7 @@ from ._context import current_load
 from ._load_object import ImageLoadObject
 from .errors import LoadTimeoutError
 
-__all__ = ["as_completed", "progress_bar"]
+__all__ = ["as_completed", "progress_bar", "follow_progress"]
 
 
 def as_completed(loads: Iterable[ImageLoadObject], timeout: float | None = None,
@@ -78,6 +79,29 @@ class _Wake(ImageLoadObject):
 
 
 _WAKE = _Wake()
+
+
+def follow_progress(loads: list[ImageLoadObject], progress: bool | Any,
+                    description: str = "loading") -> None:
+    """Advance a bar as each of ``loads`` settles (from whichever thread settles it); close it after."""
+    bar = progress_bar(len(loads), progress, description)
+    if bar is None:
+        return
+    lock = threading.Lock()
+    left = [len(loads)]
+
+    def settled(_promise: object) -> None:
+        bar.update(1)
+        with lock:
+            left[0] -= 1
+            last = left[0] == 0
+        if last and bar is not progress:
+            bar.close()
+
+    if not loads:
+        settled(None)
+    for load in loads:
+        load.promise.add_done_callback(settled)
 
 
 def progress_bar(total: int, progress: bool | Any, description: str = "loading") -> Any:

@@ -11,6 +11,8 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from .toolkit.names import check_name
+
 __all__ = [
     "EventBus",
     "default_bus",
@@ -28,6 +30,9 @@ IMAGE_CACHE_IMAGE_ADDED = "IMAGE_CACHE_IMAGE_ADDED"
 IMAGE_CACHE_IMAGE_REMOVED = "IMAGE_CACHE_IMAGE_REMOVED"
 IMAGE_CACHE_FULL = "IMAGE_CACHE_FULL"
 IMAGE_LOAD_PROGRESS = "IMAGE_LOAD_PROGRESS"
+
+KNOWN_EVENTS = (IMAGE_LOADED, IMAGE_LOAD_FAILED, IMAGE_CACHE_IMAGE_ADDED, IMAGE_CACHE_IMAGE_REMOVED,
+                IMAGE_CACHE_FULL, IMAGE_LOAD_PROGRESS)
 
 EventCallback = Callable[[str, dict[str, Any]], Any]
 
@@ -48,11 +53,27 @@ class EventBus:
         self._lock = threading.Lock()
         # Copy-on-write tuples: triggering reads without taking the lock.
         self._subscribers: dict[str, tuple[EventCallback, ...]] = {}
+        self._known: set[str] = set(KNOWN_EVENTS)
+
+    def declare(self, event: str) -> None:
+        """Make a custom event name known (a plugin's own events)."""
+        self._known.add(event)
+
+    def known_events(self) -> list[str]:
+        """The event names loadstone and its plugins trigger."""
+        return sorted(self._known)
 
     def subscribe(self, event: str, callback: EventCallback) -> Callable[[], None]:
-        """Call ``callback(event, detail)`` on each ``event``; returns an unsubscribe function."""
+        """Call ``callback(event, detail)`` on each ``event``; returns an unsubscribe function.
+
+        A name that looks like a typo of a known event (``IMAGE_LODED``) is a
+        ``ValueError`` with a suggestion; other new names are custom events.
+        """
         if not callable(callback):
             raise TypeError("callback must be callable")
+        if not isinstance(event, str):
+            raise TypeError(f"an event name is a str, got {type(event).__name__}")
+        check_name(event, self._known, "event")
         with self._lock:
             self._subscribers[event] = (*self._subscribers.get(event, ()), callback)
 

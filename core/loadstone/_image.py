@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from ._png import encode_png
+from ._render import render_image
 
 __all__ = ["Image"]
 
@@ -113,15 +118,44 @@ class Image:
         voi_lut_function: str | None = None,
     ) -> np.ndarray:
         """Display-ready uint8 pixels: rescale, VOI window, MONOCHROME1 inversion."""
-        from ._render import render_image
-
         return render_image(self, window_center, window_width, invert, voi_lut_function)
 
     def to_png(self, **render_options: Any) -> bytes:
         """PNG bytes of :meth:`render` (grey, RGB or RGBA)."""
-        from ._png import encode_png
-
         return encode_png(self.render(**render_options))
+
+    def save(self, path: str | os.PathLike[str], **render_options: Any) -> None:
+        """Write the image: ``.png`` rendered (``window_center=…`` etc. as for :meth:`render`),
+        ``.npy`` the stored values."""
+        target = Path(path)
+        suffix = target.suffix.lower()
+        if suffix == ".png":
+            data = self.to_png(**render_options)
+            target.write_bytes(data)
+        elif suffix == ".npy":
+            if render_options:
+                raise TypeError(".npy keeps the stored values; render options apply to .png only")
+            np.save(target, self.pixel_data, allow_pickle=False)
+        else:
+            raise ValueError("Image.save writes .png (rendered) or .npy (stored values), "
+                             f"not {suffix or str(path)!r}")
+
+    # -- numpy -------------------------------------------------------------
+    def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
+        """``numpy.asarray(image)``: the stored pixel values."""
+        if dtype is None or np.dtype(dtype) == self.pixel_data.dtype:
+            return self.pixel_data.copy() if copy else self.pixel_data
+        return self.pixel_data.astype(dtype)
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """The shape of the pixels: ``(rows, columns)`` grey, ``(rows, columns, components)`` colour."""
+        return tuple(self.pixel_data.shape)
+
+    @property
+    def dtype(self) -> np.dtype[Any]:
+        """The type of the stored values."""
+        return self.pixel_data.dtype
 
     def _repr_png_(self) -> bytes:
         return self.to_png()

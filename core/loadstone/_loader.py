@@ -38,8 +38,11 @@ BatchFunction = Callable[[Sequence[str], Mapping[str, Any]], Iterable["Image | B
 class FunctionLoader:
     """An ImageLoader that runs a plain or async function off the caller's thread."""
 
-    def __init__(self, func: LoadFunction, executor: concurrent.futures.Executor | None) -> None:
+    def __init__(self, func: LoadFunction, executor: concurrent.futures.Executor | None,
+                 options: Iterable[str] | None = None) -> None:
         self.func = func
+        #: The load options the function understands beyond the core's (None: it takes anything).
+        self.accepted_options: frozenset[str] | None = None if options is None else frozenset(options)
         self.is_async = inspect.iscoroutinefunction(func)
         self.executor = executor
         #: Loads many ids of this loader in one call (see :meth:`batch`), or None.
@@ -84,16 +87,24 @@ def image_loader(
     func: LoadFunction | None = None,
     *,
     executor: concurrent.futures.Executor | None = None,
+    options: Iterable[str] | None = None,
 ) -> Any:
     """Make an ImageLoader from ``func(image_id, options) -> Image`` (or ``async def``).
 
-    Usable as ``@image_loader`` or ``image_loader(func, executor=...)``.  Inside
+    Usable as ``@image_loader``, ``@image_loader(options=("frame_cache",))`` or
+    ``image_loader(func, executor=...)``.  ``options`` names the load options
+    the function understands beyond the core's (``priority``, ``request_type``,
+    ``timeout``, ``headers``, ``ignore_cache``): any other is then refused
+    with a "did you mean" at ``load_image`` (without it, everything is passed
+    on and only near-misses of the core's options are refused).  Inside
     ``func``, :func:`loadstone.current_load` gives the load's context: check it
     in long loops, register blocking resources with ``on_cancel``, and call
     ``report_progress``.  :mod:`loadstone.http` does all of that by itself.
     """
     if func is None:
-        return functools.partial(image_loader, executor=executor)
+        return functools.partial(image_loader, executor=executor, options=options)
     if not callable(func):
         raise TypeError("image_loader needs a callable (image_id, options) -> Image")
-    return FunctionLoader(func, executor)
+    if isinstance(options, str):
+        raise TypeError("options is a collection of option names, not one str")
+    return FunctionLoader(func, executor, options)

@@ -7,6 +7,8 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from .toolkit.names import check_name
+
 __all__ = ["MetadataProvider", "MetadataRegistry", "MODULES"]
 
 MetadataProvider = Callable[[str, str], Any]
@@ -23,6 +25,7 @@ MODULES = (
     "sopCommonModule",
     "multiframeModule",
     "transferSyntax",
+    "dataset",  # the whole header: a pydicom Dataset (Part 10) or DICOM JSON (WADO-RS)
 )
 
 _log = logging.getLogger("loadstone.metadata")
@@ -36,6 +39,15 @@ class MetadataRegistry:
         self._providers: tuple[tuple[int, int, MetadataProvider], ...] = ()
         self._seq = 0
         self._prepare: Callable[[str], None] | None = None
+        self._known: set[str] = set(MODULES)
+
+    def declare_module(self, module: str) -> None:
+        """Make a module name known (a plugin's own metadata module)."""
+        self._known.add(module)
+
+    def known_modules(self) -> list[str]:
+        """The metadata module names loadstone and its plugins answer."""
+        return sorted(self._known)
 
     def set_preparer(self, prepare: Callable[[str], None] | None) -> None:
         """``prepare(image_id)`` runs before providers are asked about an id (plugin discovery)."""
@@ -72,7 +84,11 @@ class MetadataRegistry:
         """The first non-None answer for ``module`` of ``image_id``, else None.
 
         A provider that raises is logged and skipped: metadata is advisory.
+        A module name that looks like a typo of a known one
+        (``imagePlaneModul``) is a ``ValueError`` with a suggestion.
         """
+        if module not in self._known:
+            check_name(module, self._known, "metadata module")
         prepare = self._prepare
         if prepare is not None:
             prepare(image_id)

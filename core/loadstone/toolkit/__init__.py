@@ -11,7 +11,9 @@ Each exists once, here, so a plugin never writes its own:
 * :class:`RootPolicy`, :func:`read_file`, :func:`open_regular` — local paths
   kept inside an allowed folder, read without blocking on FIFOs and capped
   before allocation;
-* :func:`parse_int` — bounded ASCII integers from ids and headers.
+* :func:`parse_int` — bounded ASCII integers from ids and headers;
+* :func:`check_name` / :func:`did_you_mean` — typos of option, query-key,
+  event and module names caught with a suggestion.
 
 HTTP has its own package, :mod:`loadstone.http` (``http.fetch(url, options)``
 turns load options into a request), and plugin settings :mod:`loadstone.config`.
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 from .files import FileData, RootPolicy, open_regular, read_file
 from .lru import LRUCache
+from .names import check_name, check_names, close_match, did_you_mean
 from .numbers import is_ascii_int, parse_int
 from .singleflight import SingleFlight
 from .space import SlicePosition, distance_along, order_in_space, slice_normal
@@ -36,6 +39,10 @@ __all__ = [
     "Timer",
     "call_at",
     "call_later",
+    "check_name",
+    "check_names",
+    "close_match",
+    "did_you_mean",
     "distance_along",
     "is_ascii_int",
     "open_regular",
