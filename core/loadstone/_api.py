@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import concurrent.futures
+import os
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -44,10 +45,47 @@ def scheme_of(image_id: object) -> str:
     if colon <= 0:
         shown = repr(image_id) if image_id else "an empty string"
         raise InvalidImageIdError(
-            f"image id {shown} has no scheme (expected 'scheme:…', e.g. 'example://ct/0')",
+            f"image id {shown} has no scheme (expected 'scheme:…', e.g. 'example://ct/0')"
+            + path_hint(image_id),
             image_id=image_id,
         )
     return image_id[:colon].lower()
+
+
+_IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".bmp", ".webp", ".tif", ".tiff")
+
+
+def path_hint(text: str) -> str:
+    """For a bare local path given as an id: the id that loads it (``dicomfile:``, ``web:file:``)."""
+    if not text or "\x00" in text:
+        return ""
+    try:
+        path = os.path.abspath(os.path.expanduser(text))
+        is_dir, is_file = os.path.isdir(path), os.path.isfile(path)
+    except (OSError, ValueError):
+        return ""
+    if is_dir:
+        return (f"; it is a folder: as a series use 'dicomfile:{path}' "
+                "(loadstone fetch --series, loadstone.series_image_ids)")
+    if not is_file and not text.startswith(("/", "./", "../", "~")):
+        return ""
+    if text.lower().endswith(_IMAGE_SUFFIXES):
+        return f"; for a local image file use 'web:file://{path}' (with loadstone_web.config.file_root set)"
+    if is_file and not _looks_like_dicom(path):
+        return f"; give it the scheme of its loader (a DICOM file would be 'dicomfile:{path}')"
+    return f"; for a DICOM file use 'dicomfile:{path}'"
+
+
+def _looks_like_dicom(path: str) -> bool:
+    if path.lower().endswith((".dcm", ".dicom")):
+        return True
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(132)
+    except OSError:
+        return False
+    return head[128:132] == b"DICM"
+
 
 
 def register_image_loader(scheme: str, loader: ImageLoader) -> None:

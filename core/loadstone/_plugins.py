@@ -230,6 +230,9 @@ class PluginRegistry:
                         f"{info.status[len('failed: '):]}")
         elif candidate is not None and candidate.state == "disabled":
             message += f"; plugin {owner!r} serves it but is disabled (LOADSTONE_DISABLE_PLUGINS)"
+        elif len(scheme) == 1 and image_id[2:3] in ("\\", "/"):
+            message += (f"; {image_id!r} looks like a Windows path: give it as 'dicomfile:{image_id}' "
+                        "(or 'web:file:///…' for a PNG/JPEG)")
         else:
             close = difflib.get_close_matches(scheme, installed, n=1)
             if close:

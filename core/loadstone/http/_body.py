@@ -9,6 +9,7 @@ copy.  Anything else (chunked, compressed) is read in chunks.  Either way the
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 from urllib3.response import HTTPResponse
@@ -175,10 +176,11 @@ def discard(resp: HTTPResponse) -> None:
         resp.release_conn()
 
 
-def read_snippet(resp: HTTPResponse, limit: int = 300) -> str:
-    """Up to ``limit`` characters of an error body, for the error message.
+def read_snippet(resp: HTTPResponse, limit: int = 200) -> str:
+    """One line of an error body for the error message: an HTML page's title, else the first line.
 
-    Only text-like bodies are quoted; failures here never hide the status.
+    Only text-like bodies are quoted, never a whole page; failures here never
+    hide the status.
     """
     content_type = resp.headers.get("Content-Type", "").lower()
     if content_type and not any(t in content_type for t in ("text", "json", "xml", "html")):
@@ -187,8 +189,22 @@ def read_snippet(resp: HTTPResponse, limit: int = 300) -> str:
         remaining = resp.length_remaining
         if remaining is not None and remaining > _DRAIN_LIMIT:
             return ""
-        raw = resp.read(min(limit * 4, _DRAIN_LIMIT))
+        raw = resp.read(min(8192, _DRAIN_LIMIT))
     except LOW_LEVEL_ERRORS:
         return ""
-    text = " ".join(raw.decode("utf-8", errors="replace").split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    return first_line(raw.decode("utf-8", errors="replace"), limit)
+
+
+_TITLE = re.compile(r"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
+_TAG = re.compile(r"<[^>]*>")
+
+
+def first_line(text: str, limit: int = 200) -> str:
+    """The one line worth quoting from an error page: its <title>, or its first line of text."""
+    title = _TITLE.search(text)
+    if title is not None:
+        candidate = " ".join(_TAG.sub(" ", title.group(1)).split())
+    else:
+        lines = (" ".join(_TAG.sub(" ", line).split()) for line in text.splitlines())
+        candidate = next((line for line in lines if line), "")
+    return candidate if len(candidate) <= limit else candidate[: limit - 1] + "…"
