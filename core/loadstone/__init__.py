@@ -65,6 +65,7 @@ if TYPE_CHECKING:
     from ._plugins import KNOWN_SCHEMES, PluginInfo
     from ._pool import RequestPool
     from ._request_type import RequestType
+    from .series import SeriesInfo, list_series
     from .volume import Volume, load_volume
 
     cache: ImageCache
@@ -85,6 +86,7 @@ __all__ = [
     "cancel_load_all",
     "series_image_ids",
     "load_volume",
+    "list_series",
     "as_completed",
     "register_image_loader",
     "register_unknown_image_loader",
@@ -99,6 +101,7 @@ __all__ = [
     # objects
     "Image",
     "Volume",
+    "SeriesInfo",
     "ImageLoadObject",
     "ImageLoader",
     "image_loader",
@@ -141,6 +144,8 @@ def register_plugin(plugin: object, name: str | None = None) -> PluginInfo:
 _LAZY = {
     "Image": ("._image", "Image"),
     "Volume": (".volume", "Volume"),
+    "SeriesInfo": (".series", "SeriesInfo"),
+    "list_series": (".series", "list_series"),
     "load_volume": (".volume", "load_volume"),
     "as_completed": ("._completion", "as_completed"),
     "geometry": (".geometry", None),

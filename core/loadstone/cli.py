@@ -38,7 +38,7 @@ from ._cli.common import (
 )
 from ._cli.demo import DEFAULT_DEMO_DIR, cmd_demo
 from ._cli.fetch import cmd_fetch
-from ._cli.inspect_commands import cmd_info, cmd_plugins, cmd_render
+from ._cli.inspect_commands import cmd_info, cmd_plugins, cmd_render, cmd_series
 
 __all__ = ["main", "build_parser"]
 
@@ -167,6 +167,14 @@ def build_parser(plugin_options: bool = False) -> argparse.ArgumentParser:
     p.set_defaults(handler=cmd_fetch)
     if plugin_options:
         loadstone.plugin_hooks().loadstone_cli_options(command="fetch", parser=p)
+
+    p = commands.add_parser("series", parents=[common], help="list the series in a folder, DICOMDIR or study",
+                            description="List the series at LOCATION (a DICOM folder, a DICOMDIR, …) with "
+                                        "the series id that picks each one.")
+    p.add_argument("location", metavar="LOCATION")
+    p.add_argument("-r", "--recursive", action="store_true", help="look into subfolders too")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.set_defaults(handler=cmd_series)
 
     p = commands.add_parser("demo", parents=[common], help="render the embedded demo images to PNG",
                             description="Render the demo images of the loadstone-base64-demo plugin "

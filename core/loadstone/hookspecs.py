@@ -16,6 +16,7 @@ if TYPE_CHECKING:
 
     from .config import PluginConfig
     from .fetching import FetchRecord, FetchSpec
+    from .series import SeriesInfo
 
 __all__ = ["hookspec", "hookimpl", "PROJECT_NAME", "LoadstoneHookSpecs"]
 
@@ -42,6 +43,10 @@ class LoadstoneHookSpecs:
     @hookspec
     def loadstone_plugin_details(self) -> Mapping[str, str]:  # type: ignore[empty-body]
         """Extra facts for ``loadstone plugins`` (e.g. ``{"transfer syntaxes": "…"}``)."""
+
+    @hookspec(firstresult=True)
+    def loadstone_list_series(self, location: str, recursive: bool) -> list[SeriesInfo] | None:
+        """The series at ``location`` (a folder, DICOMDIR, study…), or None if not this plugin's."""
 
     @hookspec
     def loadstone_plugin_config(self) -> PluginConfig[Any] | None:

@@ -27,7 +27,7 @@ from .common import (
 if TYPE_CHECKING:
     from loadstone._image import Image
 
-__all__ = ["cmd_plugins", "cmd_info", "cmd_render", "image_summary", "image_metadata"]
+__all__ = ["cmd_plugins", "cmd_info", "cmd_render", "cmd_series", "image_summary", "image_metadata"]
 
 
 def cmd_plugins(args: argparse.Namespace) -> int:
@@ -155,3 +155,21 @@ def cmd_render(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+
+
+def cmd_series(args: argparse.Namespace) -> int:
+    """Why: a folder often holds several series; pick one before loading (``--series ID``)."""
+    found = loadstone.list_series(args.location, recursive=args.recursive)
+    if args.json:
+        print(json.dumps([jsonable(info) for info in found], indent=2))
+        return EXIT_OK
+    if not found:
+        print(f"no series at {args.location}")
+        return EXIT_OK
+    rows = [["SERIES INSTANCE UID", "MODALITY", "DESCRIPTION", "IMAGES", "SERIES ID"]]
+    for info in found:
+        rows.append([info.series_instance_uid or "-", info.modality or "-", info.description or "-",
+                     str(info.count), info.series_id])
+    for line in table(rows):
+        print(line)
+    return EXIT_OK
