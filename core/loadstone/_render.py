@@ -8,14 +8,28 @@ directly.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import numpy as np
 
-if TYPE_CHECKING:
-    from ._image import Image
-
 __all__ = ["apply_voi", "render_image"]
+
+
+
+class Image(Protocol):
+    """What rendering reads of a :class:`loadstone.Image` (a protocol: the image module imports this one)."""
+
+    pixel_data: np.ndarray
+    color: bool
+    invert: bool
+    slope: float
+    intercept: float
+    min_pixel_value: float
+    max_pixel_value: float
+    window_center: float | None
+    window_width: float | None
+    voi_lut_function: str
+
 
 _LUT_MAX_ENTRIES = 1 << 17
 VOI_FUNCTIONS = ("LINEAR", "LINEAR_EXACT", "SIGMOID")

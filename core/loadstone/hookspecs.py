@@ -15,8 +15,12 @@ if TYPE_CHECKING:
     import argparse
 
     from .config import PluginConfig
-    from .fetching import FetchRecord, FetchSpec
-    from .series import SeriesInfo
+
+# Annotations only: ``loadstone.fetching.FetchSpec`` / ``FetchRecord`` and
+# ``loadstone.series.SeriesInfo`` (those modules sit above the plugin machinery).
+FetchSpec = Any
+FetchRecord = Any
+SeriesInfo = Any
 
 __all__ = ["hookspec", "hookimpl", "PROJECT_NAME", "LoadstoneHookSpecs"]
 
