@@ -71,7 +71,8 @@ def _default_window(image: Image) -> tuple[float, float]:
 
 
 def _to_uint8(levels: np.ndarray) -> np.ndarray:
-    return np.clip(np.rint(levels), 0, 255).astype(np.uint8)
+    clipped: np.ndarray = np.clip(np.rint(levels), 0, 255)
+    return clipped.astype(np.uint8)
 
 
 def _stretch(values: np.ndarray) -> np.ndarray:

@@ -195,7 +195,8 @@ class PluginConfig(Generic[S]):
             text = os.environ.get(variable) if variable else None
             if text:
                 values[name] = self._parse(name, text)
-        return self.settings_type(**values)
+        settings: S = self.settings_type(**values)
+        return settings
 
     def __repr__(self) -> str:
         return f"<PluginConfig {self.name}: {self.get()!r}>"
