@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import concurrent.futures
 import functools
-import inspect
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any, Protocol
 
@@ -19,7 +18,7 @@ from ._events import default_bus
 from ._image import Image
 from ._load import RUNNING, Load
 from ._load_object import ImageLoadObject
-from ._runner import run_async, run_in_thread
+from ._runner import run_in_thread
 
 __all__ = ["ImageLoader", "LoadFunction", "BatchFunction", "FunctionLoader", "image_loader"]
 
@@ -41,9 +40,14 @@ class FunctionLoader:
     def __init__(self, func: LoadFunction, executor: concurrent.futures.Executor | None,
                  options: Iterable[str] | None = None) -> None:
         self.func = func
+        self._run_async: Callable[[Load, Any], None] | None = None
+        if _is_coroutine_function(func):
+            # Imported only for async loaders: asyncio takes tens of ms to import.
+            from ._async_runner import run_async
+
+            self._run_async = run_async
         #: The load options the function understands beyond the core's (None: it takes anything).
         self.accepted_options: frozenset[str] | None = None if options is None else frozenset(options)
-        self.is_async = inspect.iscoroutinefunction(func)
         self.executor = executor
         #: Loads many ids of this loader in one call (see :meth:`batch`), or None.
         self.batch_function: BatchFunction | None = None
@@ -64,10 +68,15 @@ class FunctionLoader:
 
     def start_load(self, load: Load) -> None:
         """Run the function as ``load`` (the core's request pool calls this)."""
-        if self.is_async:
-            run_async(load, self.func)
+        if self._run_async is not None:
+            self._run_async(load, self.func)
         else:
             run_in_thread(load, self.func, self.executor)
+
+    @property
+    def is_async(self) -> bool:
+        """True for an ``async def`` function."""
+        return self._run_async is not None
 
     def batch(self, function: BatchFunction) -> BatchFunction:
         """Register ``function(image_ids, options)`` to load many ids of this loader at once.
@@ -81,6 +90,20 @@ class FunctionLoader:
         """
         self.batch_function = function
         return function
+
+
+def _is_coroutine_function(func: Any) -> bool:
+    """``inspect.iscoroutinefunction`` without importing inspect (slow), for functions and callables."""
+    code = getattr(func, "__code__", None)
+    if code is None:
+        code = getattr(type(func).__call__, "__code__", None)
+        if code is None:
+            wrapped = getattr(func, "func", None)  # functools.partial
+            return wrapped is not None and _is_coroutine_function(wrapped)
+    return bool(code.co_flags & _CO_COROUTINE)
+
+
+_CO_COROUTINE = 0x0080  # inspect.CO_COROUTINE
 
 
 def image_loader(

@@ -1,14 +1,13 @@
-"""Where loader functions run: a pool of daemon threads, loadstone's asyncio loop, or the waiting caller.
+"""Where plain loader functions run: a pool of daemon threads, or the waiting caller.
 
 Plain functions run on worker threads; when the caller waits for the image
 anyway (``result()`` with no timeout) before a worker took the work, it runs
-on the caller's thread instead, saving the hand-off.  ``async def``
-functions run on one event-loop thread that loadstone owns.
+on the caller's thread instead, saving the hand-off.  (``async def``
+functions run on loadstone's event-loop thread: :mod:`._async_runner`.)
 """
 
 from __future__ import annotations
 
-import asyncio
 import concurrent.futures
 import os
 import threading
@@ -19,14 +18,12 @@ from ._context import use_load_context
 from ._load import Load
 from ._workers import DaemonThreadPool
 
-__all__ = ["worker_executor", "run_in_thread", "run_async", "call_function"]
+__all__ = ["worker_executor", "run_in_thread", "call_function"]
 
 LoadFunction = Callable[..., Any]
 
 _executor: DaemonThreadPool | None = None
 _executor_lock = threading.Lock()
-_loop: asyncio.AbstractEventLoop | None = None
-_loop_lock = threading.Lock()
 
 
 def worker_executor() -> DaemonThreadPool:
@@ -43,20 +40,6 @@ def worker_executor() -> DaemonThreadPool:
                 _executor = DaemonThreadPool(max(1, workers), thread_name_prefix="loadstone-worker")
             executor = _executor
     return executor
-
-
-def _event_loop() -> asyncio.AbstractEventLoop:
-    global _loop
-    loop = _loop
-    if loop is None:
-        with _loop_lock:
-            if _loop is None:
-                new = asyncio.new_event_loop()
-                thread = threading.Thread(target=new.run_forever, name="loadstone-asyncio", daemon=True)
-                thread.start()
-                _loop = new
-            loop = _loop
-    return loop
 
 
 def call_function(load: Load, func: LoadFunction) -> None:
@@ -92,22 +75,3 @@ def run_in_thread(load: Load, func: LoadFunction,
         worker_executor().execute(run)
     else:
         executor.submit(run)
-
-
-def run_async(load: Load, func: LoadFunction) -> None:
-    """Start the coroutine ``func`` for ``load`` on loadstone's event-loop thread."""
-    context = load.ensure_context()
-
-    async def run() -> None:
-        try:
-            with use_load_context(context):
-                result = await func(load.image_id, load.options)
-        except asyncio.CancelledError:
-            load.fail(context.reason or asyncio.CancelledError())
-        except BaseException as exc:
-            load.fail(exc)
-        else:
-            load.succeed(result)
-
-    future = asyncio.run_coroutine_threadsafe(run(), _event_loop())
-    context.on_cancel(future.cancel)
