@@ -1,10 +1,12 @@
 """Read (or throw away) a response body within a size cap.
 
 A body of known length without content coding is read straight into one
-preallocated ``bytearray`` (``readinto`` on a window of it): no list of
-chunks, no ``b"".join``, and the buffer can back a numpy array without a
-copy.  Anything else (chunked, compressed) is read in chunks.  Either way the
-``max_bytes`` cap is enforced before or while reading, never after.
+``bytearray`` (``readinto`` on a window of it): no list of chunks, no
+``b"".join``, and the buffer can back a numpy array without a copy.  Only up
+to :data:`TRUSTED_LENGTH` is reserved from the ``Content-Length`` header
+alone; a larger buffer grows as the bytes arrive.  Anything else (chunked,
+compressed) is read in chunks.  Either way the ``max_bytes`` cap is enforced
+before or while reading, never after.
 """
 
 from __future__ import annotations
@@ -20,6 +22,9 @@ from ._errors import LOW_LEVEL_ERRORS
 __all__ = ["WINDOW", "discard", "read_body", "read_snippet"]
 
 WINDOW = 256 * 1024  # bytes per read: large enough for speed, small enough to react to cancel
+#: The most memory a Content-Length may reserve before the bytes arrive; a larger body's
+#: buffer grows (doubling) as they do, so a lying header cannot allocate gigabytes up front.
+TRUSTED_LENGTH = 16 * 1024 * 1024
 _PROGRESS_STEP = 1024 * 1024
 _DRAIN_LIMIT = 64 * 1024  # a small unwanted body is read to keep the connection; larger ones close it
 
@@ -81,14 +86,18 @@ def _read_known(
     on_error: OnError,
     progress: Progress | None,
 ) -> bytearray:
-    buf = bytearray(total)
+    buf = bytearray(min(total, TRUSTED_LENGTH))
     view = memoryview(buf)
     pos = 0
     reported = 0
     while pos < total:
         check()
+        if pos == len(buf):  # past what the header alone may reserve: grow as the bytes come
+            view.release()
+            buf.extend(bytes(min(len(buf), total - len(buf))))
+            view = memoryview(buf)
         try:
-            n = resp.readinto(view[pos : pos + WINDOW])
+            n = resp.readinto(view[pos : min(pos + WINDOW, len(buf))])
         except LOW_LEVEL_ERRORS as exc:
             raise on_error(exc, pos, total) from exc
         if not n:

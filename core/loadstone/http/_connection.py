@@ -17,6 +17,9 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import errno
+import os
+import selectors
 import socket
 import threading
 from collections.abc import Callable, Iterator
@@ -26,6 +29,7 @@ from typing import Any
 from urllib3 import PoolManager
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConnectionError
 
 from .._context import LoadContext
 from ..toolkit.timers import call_at
@@ -60,6 +64,7 @@ class RequestGuard:
     def __init__(self, ctx: LoadContext | None, deadline_at: float | None) -> None:
         self.reason: str | None = None
         self._conn: InterruptibleHTTPConnection | None = None
+        self._waker: socket.socket | None = None  # written to wake a connect() in progress
         # on_cancel may call back at once (already cancelled): state is set first.
         self._unregister_cancel: Callable[[], None] = (
             ctx.on_cancel(self._on_cancel) if ctx is not None else _noop
@@ -81,6 +86,15 @@ class RequestGuard:
             conn = self._conn
             if conn is not None and conn.ls_owner is self:
                 _kill(conn)
+            if self._waker is not None:
+                _poke(self._waker)
+
+    def connecting(self, waker: socket.socket | None) -> None:
+        """A connect() waits on ``waker``'s peer: a cancel writes to it (None once connected)."""
+        with _LOCK:
+            self._waker = waker
+            if waker is not None and self.reason is not None:
+                _poke(waker)
 
     @contextmanager
     def active(self) -> Iterator[RequestGuard]:
@@ -126,6 +140,52 @@ def _kill(conn: InterruptibleHTTPConnection) -> None:
             sock.shutdown(socket.SHUT_RDWR)
 
 
+def _poke(waker: socket.socket) -> None:
+    with contextlib.suppress(OSError):
+        waker.send(b"x")
+
+
+def _connect(address: tuple[str, int], timeout: float | None, source_address: tuple[str, int] | None,
+             socket_options: Any, wake: socket.socket) -> socket.socket:
+    """``socket.create_connection`` whose wait for the peer also ends when ``wake`` is readable.
+
+    A thread blocked in ``connect()`` cannot be woken by shutting the socket
+    down; a non-blocking connect waited for together with a wake-up socket
+    can (a cancel writes to its peer).
+    """
+    host, port = address
+    error: OSError | None = None
+    for family, kind, proto, _, sockaddr in socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM):
+        sock = socket.socket(family, kind, proto)
+        try:
+            for option in socket_options or ():
+                sock.setsockopt(*option)
+            if source_address:
+                sock.bind(source_address)
+            sock.setblocking(False)
+            code = sock.connect_ex(sockaddr)
+            if code not in (0, errno.EINPROGRESS, errno.EWOULDBLOCK, errno.EAGAIN):
+                raise OSError(code, os.strerror(code))
+            if code != 0:
+                with selectors.DefaultSelector() as selector:
+                    selector.register(sock, selectors.EVENT_WRITE)
+                    selector.register(wake, selectors.EVENT_READ)
+                    ready = {key.fileobj for key, _ in selector.select(timeout)}
+                if wake in ready:
+                    raise OSError(errno.ECANCELED, "connect interrupted: the load was cancelled")
+                if sock not in ready:
+                    raise TimeoutError("timed out")
+                code = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+                if code:
+                    raise OSError(code, os.strerror(code))
+            sock.settimeout(timeout)
+            return sock
+        except OSError as exc:
+            error = exc
+            sock.close()
+    raise error if error is not None else OSError(f"getaddrinfo returned nothing for {host!r}")
+
+
 def _claim(conn: InterruptibleHTTPConnection) -> None:
     """Record that the current request (its guard, or none) now uses ``conn``."""
     guard = _active_guard.get()
@@ -151,11 +211,32 @@ class InterruptibleHTTPConnection(HTTPConnection):
     ls_raw_sock: socket.socket | None = None
 
     def _new_conn(self) -> socket.socket:
-        sock = super()._new_conn()
+        guard = _active_guard.get()
+        sock = super()._new_conn() if guard is None else self._connect_for(guard)
         # Known before ``self.sock`` is set (TLS handshakes happen in between).
         self.ls_raw_sock = sock
         _claim(self)
         return sock
+
+    def _connect_for(self, guard: RequestGuard) -> socket.socket:
+        """Connect so that the guard's cancel or deadline ends the wait at once (as urllib3 would)."""
+        wake, waker = socket.socketpair()
+        guard.connecting(waker)
+        timeout = self.timeout if isinstance(self.timeout, (int, float)) else None
+        try:
+            return _connect((self._dns_host, self.port), timeout, self.source_address,
+                            self.socket_options, wake)
+        except socket.gaierror as exc:
+            raise NameResolutionError(self.host, self, exc) from exc
+        except TimeoutError as exc:
+            raise ConnectTimeoutError(
+                self, f"Connection to {self.host} timed out. (connect timeout={self.timeout})") from exc
+        except OSError as exc:
+            raise NewConnectionError(self, f"Failed to establish a new connection: {exc}") from exc
+        finally:
+            guard.connecting(None)
+            wake.close()
+            waker.close()
 
     def connect(self) -> None:
         super().connect()

@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass
 
 from .._context import LoadContext
+from ..toolkit.numbers import is_ascii_int
 
 __all__ = [
     "IDEMPOTENT_METHODS",
@@ -60,11 +61,11 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
     value = value.strip()
     if not value:
         return None
-    if value.isdigit():
-        return float(value)
+    if value.isdigit():  # also '²', or thousands of digits: only bounded ASCII digits count
+        return float(value) if is_ascii_int(value, max_digits=10) else None
     try:
         when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
+    except (TypeError, ValueError, IndexError, OverflowError):
         return None
     if when.tzinfo is None:  # RFC 9110 dates are GMT
         return None
