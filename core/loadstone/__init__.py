@@ -28,7 +28,9 @@ from ._api import (
     register_image_loader,
     register_unknown_image_loader,
     scheme_of,
+    schemes,
     series_image_ids,
+    unregister_image_loader,
 )
 from .errors import (
     ImageLoadError,
@@ -81,9 +83,11 @@ __all__ = [
     "series_image_ids",
     "register_image_loader",
     "register_unknown_image_loader",
+    "unregister_image_loader",
     "get_image_loader",
     "register_plugin",
     "plugins",
+    "schemes",
     "scheme_of",
     # objects
     "Image",

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 __all__ = [
     "register_image_loader",
     "register_unknown_image_loader",
+    "unregister_image_loader",
     "get_image_loader",
     "load_image",
     "load_and_cache_image",
@@ -26,6 +27,7 @@ __all__ = [
     "cancel_load_all",
     "series_image_ids",
     "plugins",
+    "schemes",
     "scheme_of",
 ]
 
@@ -47,6 +49,15 @@ def scheme_of(image_id: object) -> str:
 def register_image_loader(scheme: str, loader: ImageLoader) -> None:
     """Use ``loader`` for ``scheme``; the user's registration wins over every plugin."""
     _state.registry.register_image_loader(scheme, loader)
+
+
+def unregister_image_loader(scheme: str) -> bool:
+    """Undo :func:`register_image_loader` for ``scheme``; True if a loader was registered.
+
+    The plugin that serves the scheme (if any) serves it again.  Plugins'
+    own loaders cannot be unregistered (disable the plugin instead).
+    """
+    return _state.registry.unregister_image_loader(scheme)
 
 
 def get_image_loader(scheme: str) -> ImageLoader:
@@ -197,6 +208,16 @@ def series_image_ids(series_id: str) -> list[str]:
             image_id=series_id, scheme=scheme, installed=error.installed, suggestion=error.suggestion,
         )
     return ids
+
+
+def schemes() -> list[str]:
+    """Every scheme that loads: registered by the user, or served by an installed plugin; sorted.
+
+    Imports no plugin (the installed ones declare their schemes, see
+    ``loadstone.schemes`` in DESIGN.md), so it is cheap; plugins that
+    declare nothing are listed once they have been imported.
+    """
+    return _state.registry.schemes()
 
 
 def plugins(details: bool = False) -> list[PluginInfo]:
