@@ -145,6 +145,15 @@ class PluginConfig(Generic[S]):
         with self._lock:
             object.__setattr__(self, "_current", None)
 
+    def _snapshot(self) -> S | None:
+        """The settings as they are, None when not read yet (for :mod:`loadstone.testing`)."""
+        return typing.cast("S | None", self._current)
+
+    def _put_back(self, snapshot: S | None) -> None:
+        """Undo every change made since :meth:`_snapshot`."""
+        with self._lock:
+            object.__setattr__(self, "_current", snapshot)
+
     @contextlib.contextmanager
     def override(self, **changes: Any) -> Iterator[S]:
         """``with config.override(root=...):`` the settings changed for the block, restored after."""
