@@ -33,7 +33,8 @@ environment or ``loadstone --set myplugin.max_bytes=1000``) is converted by
 the field's type: int, float, bool, str, Path, frozensets and tuples
 (comma-separated, each item converted by the item type: ``tuple[float, float]``
 takes exactly two) and mappings (``k=v,k=v``, values converted by the value
-type), or by a ``metadata={"parse": function}``.
+type), or by a ``metadata={"parse": function}``.  A setting may not be named
+like a :class:`PluginConfig` attribute (``name``, ``reset``, ``get``…).
 
 A load takes one snapshot (:meth:`PluginConfig.get`) and uses it throughout,
 so it never sees half of a change.
@@ -76,6 +77,10 @@ class PluginConfig(Generic[S]):
         object.__setattr__(self, "_current", None)
         object.__setattr__(self, "_env_prefix", env_prefix or f"LOADSTONE_{name.upper().replace('-', '_')}_")
         fields = {f.name: f for f in dataclasses.fields(settings_type) if f.init}
+        hidden = [name for name in fields if name in PluginConfig._own or hasattr(PluginConfig, name)]
+        if hidden:  # config.name would read the plugin's name, never the setting
+            raise TypeError(f"settings {', '.join(map(repr, hidden))} of {settings_type.__name__} have the "
+                            "names of PluginConfig attributes, which would hide them: rename them")
         object.__setattr__(self, "_fields", fields)
         object.__setattr__(self, "_hints", None)
         with _registry_lock:
