@@ -91,6 +91,12 @@ def gates() -> Iterator[Callable[[], threading.Event]]:
 
 
 @pytest.fixture
+def gate(gates: Callable[[], threading.Event]) -> threading.Event:
+    """One of ``gates``: an event a blocked loader waits on, opened at teardown."""
+    return gates()
+
+
+@pytest.fixture
 def settled() -> Callable[[loadstone.ImageLoadObject, float], None]:
     """``settled(load_object, timeout)``: wait until the load settled *and* its earlier callbacks ran.
 
@@ -117,18 +123,9 @@ def single_slot() -> Iterator[None]:
 
 # -- metadata and plugins ----------------------------------------------------
 @pytest.fixture
-def add_provider() -> Iterator[Callable[..., Any]]:
+def add_provider(loadstone_provider: Callable[..., Any]) -> Callable[..., Any]:
     """``add_provider(provider, priority=0)`` on ``loadstone.metadata``; removed at teardown."""
-    added: list[Any] = []
-
-    def add(provider: Any, priority: int = 0) -> Any:
-        loadstone.metadata.add_provider(provider, priority)
-        added.append(provider)
-        return provider
-
-    yield add
-    for provider in added:
-        loadstone.metadata.remove_provider(provider)
+    return loadstone_provider
 
 
 @pytest.fixture

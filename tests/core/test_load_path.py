@@ -194,6 +194,14 @@ class _Interrupting(concurrent.futures.Executor):
         raise KeyboardInterrupt
 
 
+def assert_nothing_left(image_id: str, loadstone_scheme: Callable[..., str]) -> None:
+    """The interrupted load left no cache entry and no taken slot (the one slot serves the next load)."""
+    assert loadstone.cache.get_image_load_object(image_id) is None
+    assert loadstone.pool.pending() == 0
+    ok = loadstone_scheme(loadstone.image_loader(Recorder()))
+    assert loadstone.load_image(f"{ok}:1").result(10).image_id == f"{ok}:1"
+
+
 @pytest.mark.parametrize("cache", [False, True])
 def test_an_interrupt_while_a_function_load_starts_propagates(
         loadstone_scheme: Callable[..., str], single_slot: None, cache: bool) -> None:
@@ -201,11 +209,7 @@ def test_an_interrupt_while_a_function_load_starts_propagates(
     start = loadstone.load_and_cache_image if cache else loadstone.load_image
     with pytest.raises(KeyboardInterrupt):
         start(f"{scheme}:1")
-    assert loadstone.cache.get_image_load_object(f"{scheme}:1") is None
-    assert loadstone.pool.pending() == 0
-    # The one slot is free again.
-    ok = loadstone_scheme(loadstone.image_loader(Recorder()))
-    assert loadstone.load_image(f"{ok}:1").result(10).image_id == f"{ok}:1"
+    assert_nothing_left(f"{scheme}:1", loadstone_scheme)
 
 
 @pytest.mark.parametrize("cache", [False, True])
@@ -218,7 +222,4 @@ def test_an_interrupt_inside_a_raw_loader_propagates(loadstone_scheme: Callable[
     start = loadstone.load_and_cache_image if cache else loadstone.load_image
     with pytest.raises(KeyboardInterrupt):
         start(f"{scheme}:1")
-    assert loadstone.cache.get_image_load_object(f"{scheme}:1") is None
-    assert loadstone.pool.pending() == 0
-    ok = loadstone_scheme(loadstone.image_loader(Recorder()))
-    assert loadstone.load_image(f"{ok}:1").result(10).image_id == f"{ok}:1"
+    assert_nothing_left(f"{scheme}:1", loadstone_scheme)

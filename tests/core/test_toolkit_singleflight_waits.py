@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -43,13 +44,6 @@ class Caller:
         self.thread.join(seconds)
         assert not self.thread.is_alive(), f"{self.context.image_id} is still waiting"
         return self
-
-
-@pytest.fixture
-def gate() -> Iterator[threading.Event]:
-    event = threading.Event()
-    yield event
-    event.set()
 
 
 def started_after(event: threading.Event, calls: list[str], name: str) -> Callable[[], str]:
@@ -146,6 +140,21 @@ def test_a_waiter_stops_at_its_own_cancel_while_the_owner_goes_on(gate: threadin
 
 
 # -- waits -----------------------------------------------------------------------------------
+@contextlib.contextmanager
+def cancelled_soon() -> Iterator[LoadContext]:
+    """A context cancelled 0.1 s from now: the block must end with LoadCancelledError, soon."""
+    context = LoadContext("x:cancelled")
+    timer = threading.Timer(0.1, context.cancel)
+    timer.start()
+    started = time.monotonic()
+    try:
+        with pytest.raises(LoadCancelledError):
+            yield context
+        assert time.monotonic() - started < 2
+    finally:
+        timer.join(5)
+
+
 def test_wait_done_is_woken_by_the_future() -> None:
     future: concurrent.futures.Future[int] = concurrent.futures.Future()
     timer = threading.Timer(0.1, future.set_result, args=(7,))
@@ -161,16 +170,8 @@ def test_wait_done_is_woken_by_the_future() -> None:
 
 def test_wait_done_is_woken_by_the_load_s_cancel() -> None:
     future: concurrent.futures.Future[int] = concurrent.futures.Future()
-    context = LoadContext("x:1")
-    timer = threading.Timer(0.1, context.cancel)
-    timer.start()
-    try:
-        started = time.monotonic()
-        with pytest.raises(LoadCancelledError):
-            wait_done(future, context)
-        assert time.monotonic() - started < 2
-    finally:
-        timer.join(5)
+    with cancelled_soon() as context:
+        wait_done(future, context)
 
 
 def test_wait_done_stops_at_the_load_s_deadline_or_its_own_timeout() -> None:
@@ -233,16 +234,8 @@ def test_sleep_wakes_at_cancel_and_deadline() -> None:
     started = time.monotonic()
     sleep(0.05)  # no load: a plain sleep
     assert time.monotonic() - started >= 0.05
-    context = LoadContext("x:1")
-    timer = threading.Timer(0.1, context.cancel)
-    timer.start()
-    try:
-        started = time.monotonic()
-        with pytest.raises(LoadCancelledError):
-            sleep(10, context)
-        assert time.monotonic() - started < 2
-    finally:
-        timer.join(5)
+    with cancelled_soon() as context:
+        sleep(10, context)
     started = time.monotonic()
     with pytest.raises(LoadTimeoutError):
         sleep(10, LoadContext("x:2", timeout=0.1))  # shorter deadline than the sleep
