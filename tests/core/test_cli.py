@@ -29,6 +29,7 @@ import pytest
 from PIL import Image as PILImage
 
 import loadstone
+from loadstone import __version__
 from loadstone.cli import main
 from loadstone.testing import reset_plugins
 
@@ -108,7 +109,7 @@ def test_version_runs_as_module() -> None:
     done = subprocess.run([sys.executable, "-m", "loadstone", "--version"],
                           capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == f"loadstone {loadstone.__version__}"
+    assert done.stdout.strip() == f"loadstone {__version__}"
 
 
 def test_help_lists_every_command(capsys: pytest.CaptureFixture[str]) -> None:
