@@ -31,7 +31,9 @@ from ._api import (
     register_unknown_image_loader,
     scheme_distributions,
     scheme_of,
+    schemes,
     series_image_ids,
+    unregister_image_loader,
 )
 from .errors import (
     ImageLoadError,
@@ -90,6 +92,7 @@ __all__ = [
     "as_completed",
     "register_image_loader",
     "register_unknown_image_loader",
+    "unregister_image_loader",
     "get_image_loader",
     "register_plugin",
     "plugins",
@@ -97,6 +100,7 @@ __all__ = [
     "plugin_configs",
     "scheme_distributions",
     "KNOWN_SCHEMES",
+    "schemes",
     "scheme_of",
     # objects
     "Image",

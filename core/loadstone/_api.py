@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 __all__ = [
     "register_image_loader",
     "register_unknown_image_loader",
+    "unregister_image_loader",
     "get_image_loader",
     "load_image",
     "load_and_cache_image",
@@ -33,6 +34,7 @@ __all__ = [
     "plugin_hooks",
     "plugin_configs",
     "scheme_distributions",
+    "schemes",
     "scheme_of",
 ]
 
@@ -91,6 +93,15 @@ def _looks_like_dicom(path: str) -> bool:
 def register_image_loader(scheme: str, loader: ImageLoader) -> None:
     """Use ``loader`` for ``scheme``; the user's registration wins over every plugin."""
     _state.registry.register_image_loader(scheme, loader)
+
+
+def unregister_image_loader(scheme: str) -> bool:
+    """Undo :func:`register_image_loader` for ``scheme``; True if a loader was registered.
+
+    The plugin that serves the scheme (if any) serves it again.  Plugins'
+    own loaders cannot be unregistered (disable the plugin instead).
+    """
+    return _state.registry.unregister_image_loader(scheme)
 
 
 def get_image_loader(scheme: str) -> ImageLoader:
@@ -295,6 +306,16 @@ def scheme_distributions() -> dict[str, str | None]:
     the distribution that adds it.
     """
     return _state.registry.scheme_distributions()
+
+
+def schemes() -> list[str]:
+    """Every scheme that loads: registered by the user, or served by an installed plugin; sorted.
+
+    Imports no plugin (the installed ones declare their schemes, see
+    ``loadstone.schemes`` in DESIGN.md), so it is cheap; plugins that
+    declare nothing are listed once they have been imported.
+    """
+    return _state.registry.schemes()
 
 
 def plugins(details: bool = False) -> list[PluginInfo]:

@@ -5,8 +5,10 @@ A loader made with :func:`image_loader` may register a batch function
 loader in groups, and the group is scheduled by the pool as one unit.  Each
 id keeps its own load (promise, cache entry, deadline, cancel); the batch
 function yields one Image or exception per id and each settles its load as it
-comes.  When every load of a group has ended (done or cancelled), the group's
-context is cancelled, so the batch function stops its work.
+comes; an error the function raises fails every load it had not settled, each
+with a copy that names its own image id.  When every load of a group has ended
+(done or cancelled), the group's context is cancelled, so the batch function
+stops its work.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from typing import Any
 from ._context import LoadContext, use_load_context
 from ._load import QUEUED, Load
 from ._runner import worker_executor
+from .errors import LoadstoneError, PluginError
+from .toolkit.waits import rebrand
 
 __all__ = ["BatchJob"]
 
@@ -92,16 +96,39 @@ class BatchJob:
                     load = pending[position]
                     position += 1
                     if isinstance(result, BaseException):
-                        load.fail(result)
+                        load.fail(_naming(result, load.image_id))
                     else:
                         load.succeed(result)
                     if self.context.cancelled:
                         break
         except BaseException as exc:
             for load in pending[position:]:
-                load.fail(exc)
+                load.fail(_own_error(exc, load.image_id))
             if isinstance(exc, (KeyboardInterrupt, SystemExit)):
                 raise
             return
         for load in pending[position:]:
-            load.fail(RuntimeError(f"the batch function of {self.loader!r} gave no result for this id"))
+            load.fail(PluginError(f"the batch function of {self.loader!r} gave no result for this id",
+                                  image_id=load.image_id))
+
+
+def _naming(error: BaseException, image_id: str) -> BaseException:
+    """A yielded error as it is if it names no id or this one, else a copy that names this one.
+
+    (An error made inside the batch function names its context, the batch.)
+    """
+    if isinstance(error, LoadstoneError) and error.image_id not in (None, image_id):
+        return _own_error(error, image_id)
+    return error
+
+
+def _own_error(error: BaseException, image_id: str) -> BaseException:
+    """A batch's error as one load's own: a copy naming its id, the shared error as its cause.
+
+    One object per load: each load's error names that load's image id, and
+    raising it on one thread does not change what another thread raises.
+    """
+    fresh = rebrand(error, image_id)
+    if fresh is not error:
+        fresh.__cause__ = error
+    return fresh

@@ -10,6 +10,7 @@ notebook); in a log file or a pipe tqdm writes nothing but the final line.
 from __future__ import annotations
 
 import queue
+import shutil
 import sys
 import threading
 import time
@@ -119,8 +120,12 @@ def progress_bar(total: int, progress: bool | Any, description: str = "loading")
 
     # No monitor thread: the bar is updated often enough (and tests count threads).
     bar_type: Any = type("LoadstoneBar", (tqdm,), {"monitor_interval": 0})
+    # A pseudo-terminal may report 0 x 0 (tqdm then draws nothing): take the environment's size.
+    size = shutil.get_terminal_size((100, 24))
+    width = None if in_notebook else max(40, size.columns)
+    height = None if in_notebook else max(10, size.lines)
     return bar_type(total=total, desc=description, unit="img", file=None if in_notebook else sys.stderr,
-               leave=True, dynamic_ncols=True, mininterval=0.2)
+                    leave=True, ncols=width, nrows=height, mininterval=0.2)
 
 
 def _is_terminal(stream: Any) -> bool:

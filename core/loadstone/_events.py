@@ -103,6 +103,15 @@ class EventBus:
         with self._lock:
             self._subscribers.clear()
 
+    def _snapshot(self) -> dict[str, tuple[EventCallback, ...]]:
+        """Every subscription (for :mod:`loadstone.testing`, which puts it back with :meth:`_restore`)."""
+        with self._lock:
+            return dict(self._subscribers)
+
+    def _restore(self, subscribers: dict[str, tuple[EventCallback, ...]]) -> None:
+        with self._lock:
+            self._subscribers = dict(subscribers)
+
 
 _default: EventBus | None = None
 _default_lock = threading.Lock()

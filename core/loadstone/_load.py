@@ -27,6 +27,8 @@ if TYPE_CHECKING:
 __all__ = ["Load", "as_load_error", "QUEUED", "RUNNING", "DONE"]
 
 QUEUED, RUNNING, DONE = 0, 1, 2
+#: Raised on the caller's thread by the user or the interpreter: never turned into a load failure.
+_INTERRUPTS = (KeyboardInterrupt, SystemExit)
 
 
 class Load:
@@ -103,11 +105,17 @@ class Load:
         if start_load is not None:  # an image_loader function: runs this very load
             try:
                 start_load(self)
+            except _INTERRUPTS:
+                self.cancel()
+                raise
             except BaseException as exc:
                 self.fail(exc, "loader raised")
             return
         try:
             inner = loader(self.image_id, self.options)
+        except _INTERRUPTS:  # ^C while the loader was called: the load stops, the interrupt goes on
+            self.cancel()
+            raise
         except BaseException as exc:
             self.fail(exc, "loader raised")
             return

@@ -109,3 +109,7 @@ class MetadataRegistry:
         """Remove every provider."""
         with self._lock:
             self._providers = ()
+
+    def _snapshot(self) -> tuple[tuple[int, int, MetadataProvider], ...]:
+        """The registrations as they are, without discovering plugins (for :mod:`loadstone.testing`)."""
+        return self._providers

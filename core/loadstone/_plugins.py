@@ -161,6 +161,23 @@ class PluginRegistry:
             self._user_loaders.clear()
             self._unknown_loader = None
 
+    def user_registrations(self) -> tuple[dict[str, ImageLoader], ImageLoader | None]:
+        """The user's loaders by scheme and the unknown loader (for :mod:`loadstone.testing`)."""
+        with self._lock:
+            return dict(self._user_loaders), self._unknown_loader
+
+    def restore_user_registrations(self, loaders: Mapping[str, ImageLoader],
+                                   unknown: ImageLoader | None) -> None:
+        """Put back what :meth:`user_registrations` returned."""
+        with self._lock:
+            self._user_loaders = dict(loaders)
+            self._unknown_loader = unknown
+
+    def plugin_providers(self) -> list[Callable[..., Any]]:
+        """The metadata providers that discovered or hand-registered plugins added."""
+        with self._lock:
+            return [provider for providers in self._providers_by_plugin.values() for provider in providers]
+
     def register_unknown_image_loader(self, loader: ImageLoader | None) -> ImageLoader | None:
         if loader is not None and not callable(loader):
             raise TypeError("the unknown image loader must be callable or None")

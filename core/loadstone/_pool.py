@@ -134,6 +134,8 @@ class RequestPool:
         try:
             try:
                 inner = loader(image_id, options)
+            except (KeyboardInterrupt, SystemExit):
+                raise  # the user's ^C, not a load failure (the slot is freed below)
             except BaseException as exc:
                 inner = exc
             if isinstance(inner, ImageLoadObject):

@@ -30,9 +30,11 @@ Initial values come from the environment, read on first use:
 name a field gives in ``metadata={"env": "…"}``; ``metadata={"env": None}``
 keeps a setting out of the environment (callables, clients).  Text (from the
 environment or ``loadstone --set myplugin.max_bytes=1000``) is converted by
-the field's type: int, float, bool, str, Path, frozensets and tuples of str
-(comma-separated) and mappings of str (``k=v,k=v``), or by a
-``metadata={"parse": function}``.
+the field's type: int, float, bool, str, Path, frozensets and tuples
+(comma-separated, each item converted by the item type: ``tuple[float, float]``
+takes exactly two) and mappings (``k=v,k=v``, values converted by the value
+type), or by a ``metadata={"parse": function}``.  A setting may not be named
+like a :class:`PluginConfig` attribute (``name``, ``reset``, ``get``…).
 
 A load takes one snapshot (:meth:`PluginConfig.get`) and uses it throughout,
 so it never sees half of a change.
@@ -75,6 +77,10 @@ class PluginConfig(Generic[S]):
         object.__setattr__(self, "_current", None)
         object.__setattr__(self, "_env_prefix", env_prefix or f"LOADSTONE_{name.upper().replace('-', '_')}_")
         fields = {f.name: f for f in dataclasses.fields(settings_type) if f.init}
+        hidden = [name for name in fields if name in PluginConfig._own or hasattr(PluginConfig, name)]
+        if hidden:  # config.name would read the plugin's name, never the setting
+            raise TypeError(f"settings {', '.join(map(repr, hidden))} of {settings_type.__name__} have the "
+                            "names of PluginConfig attributes, which would hide them: rename them")
         object.__setattr__(self, "_fields", fields)
         object.__setattr__(self, "_hints", None)
         with _registry_lock:
@@ -144,6 +150,15 @@ class PluginConfig(Generic[S]):
         """Forget every change: the next use starts from the defaults and the environment again."""
         with self._lock:
             object.__setattr__(self, "_current", None)
+
+    def _snapshot(self) -> S | None:
+        """The settings as they are, None when not read yet (for :mod:`loadstone.testing`)."""
+        return typing.cast("S | None", self._current)
+
+    def _put_back(self, snapshot: S | None) -> None:
+        """Undo every change made since :meth:`_snapshot`."""
+        with self._lock:
+            object.__setattr__(self, "_current", snapshot)
 
     @contextlib.contextmanager
     def override(self, **changes: Any) -> Iterator[S]:
@@ -240,14 +255,19 @@ def parse_text(text: str, annotation: Any) -> Any:
         return Path(text.strip()).expanduser()
     if origin in (frozenset, set, tuple, list) or annotation in (frozenset, tuple):
         items = [part.strip() for part in text.split(",") if part.strip()]
-        return frozenset(items) if origin in (frozenset, set) or annotation is frozenset else tuple(items)
+        if origin is tuple and args and args[-1] is not Ellipsis:  # tuple[float, float]: so many values
+            if len(items) != len(args):
+                raise ValueError(f"{text!r} is not {len(args)} values (comma-separated)")
+            return tuple(parse_text(item, arg) for item, arg in zip(items, args, strict=True))
+        values = [parse_text(item, args[0]) for item in items] if args else items
+        return frozenset(values) if origin in (frozenset, set) or annotation is frozenset else tuple(values)
     if origin in (dict, Mapping, typing.Mapping) or annotation is dict:
         result = {}
         for part in filter(None, (p.strip() for p in text.split(","))):
             key, sep, value = part.partition("=")
             if not sep or not key.strip():
                 raise ValueError(f"mapping entries are 'key=value', got {part!r}")
-            result[key.strip()] = value.strip()
+            result[key.strip()] = parse_text(value.strip(), args[1]) if len(args) == 2 else value.strip()
         return result
     if callable(annotation) and isinstance(annotation, type):
         return annotation(text)

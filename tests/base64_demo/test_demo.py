@@ -489,6 +489,7 @@ _CONTRACT_INVALID = {
 
 class TestDemoConformance(LoaderContract):
     loader = load_example
+    has_metadata = True
     valid_ids: ClassVar[list[str]] = [
         "example://ct/0",
         "example://ct/63",
@@ -502,3 +503,7 @@ class TestDemoConformanceThroughDispatch(LoaderContract):
     loader = "example"
     valid_ids: ClassVar[list[str]] = ["example://ct/32", "EXAMPLE://MR/0", "example://color/0"]
     invalid_ids = _CONTRACT_INVALID
+    has_metadata = True
+    series_ids: ClassVar[list[str]] = list(SERIES_IDS)
+    invalid_series_ids: ClassVar[dict[str, type[BaseException]]] = {
+        "example://nope": loadstone.UnknownSchemeError}

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 import loadstone
-from loadstone import _state
+from loadstone.testing import reset_plugins
 
 _scheme_numbers = itertools.count()
 
@@ -91,6 +91,12 @@ def gates() -> Iterator[Callable[[], threading.Event]]:
 
 
 @pytest.fixture
+def gate(gates: Callable[[], threading.Event]) -> threading.Event:
+    """One of ``gates``: an event a blocked loader waits on, opened at teardown."""
+    return gates()
+
+
+@pytest.fixture
 def settled() -> Callable[[loadstone.ImageLoadObject, float], None]:
     """``settled(load_object, timeout)``: wait until the load settled *and* its earlier callbacks ran.
 
@@ -117,33 +123,19 @@ def single_slot() -> Iterator[None]:
 
 # -- metadata and plugins ----------------------------------------------------
 @pytest.fixture
-def add_provider() -> Iterator[Callable[..., Any]]:
+def add_provider(loadstone_provider: Callable[..., Any]) -> Callable[..., Any]:
     """``add_provider(provider, priority=0)`` on ``loadstone.metadata``; removed at teardown."""
-    added: list[Any] = []
-
-    def add(provider: Any, priority: int = 0) -> Any:
-        loadstone.metadata.add_provider(provider, priority)
-        added.append(provider)
-        return provider
-
-    yield add
-    for provider in added:
-        loadstone.metadata.remove_provider(provider)
+    return loadstone_provider
 
 
 @pytest.fixture
-def fresh_registry() -> Iterator[None]:
+def fresh_registry(loadstone_fresh_plugins: None) -> None:
     """Forget discovered and hand-registered plugins before and after the test."""
-    _state.registry.reset()
-    yield
-    _state.registry.reset()
 
 
 @pytest.fixture
-def no_plugins(monkeypatch: pytest.MonkeyPatch, fresh_registry: None) -> None:
+def no_plugins(loadstone_without_plugins: None) -> None:
     """No entry-point plugins at all, whatever is installed in the environment."""
-    monkeypatch.setenv("LOADSTONE_DISABLE_PLUGIN_AUTOLOAD", "1")
-    _state.registry.reset()
 
 
 class FakeDistributions:
@@ -163,14 +155,21 @@ class FakeDistributions:
         return f"{base}_{self.token}"
 
     def add(self, dist: str, entry_points: dict[str, str], modules: dict[str, str],
-            requires: tuple[str, ...] = ()) -> None:
-        """One distribution: ``entry_points`` name → module, ``modules`` name → source."""
+            requires: tuple[str, ...] = (), schemes: dict[str, str] | None = None) -> None:
+        """One distribution: ``entry_points`` name → module, ``modules`` name → source.
+
+        ``schemes`` (scheme → plugin entry-point name or distribution) become its
+        ``loadstone.schemes`` entry points: the schemes it declares without being imported.
+        """
         info = self.root / f"{dist.replace('-', '_')}-1.0.dist-info"
         info.mkdir()
         metadata = f"Metadata-Version: 2.1\nName: {dist}\nVersion: 1.0\n"
         metadata += "".join(f"Requires-Dist: {requirement}\n" for requirement in requires)
         (info / "METADATA").write_text(metadata)
         lines = ["[loadstone]"] + [f"{name} = {module}" for name, module in entry_points.items()]
+        if schemes:
+            lines += ["", "[loadstone.schemes]"]
+            lines += [f"{scheme} = {owner}" for scheme, owner in schemes.items()]
         (info / "entry_points.txt").write_text("\n".join(lines) + "\n")
         for module, source in modules.items():
             (self.root / f"{module}.py").write_text(textwrap.dedent(source))
@@ -193,7 +192,7 @@ def fake_dists(tmp_path: Path, fresh_registry: None) -> Iterator[FakeDistributio
         importlib.invalidate_caches()
         for module in fakes.modules:
             sys.modules.pop(module, None)
-        _state.registry.reset()
+        reset_plugins()
 
 
 # -- sockets -----------------------------------------------------------------

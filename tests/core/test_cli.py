@@ -9,9 +9,14 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import pty
 import re
+import select
+import signal
 import subprocess
 import sys
+import textwrap
 import threading
 import time
 import zlib
@@ -24,10 +29,9 @@ import pytest
 from PIL import Image as PILImage
 
 import loadstone
-from loadstone import _state
-from loadstone._cli.common import jsonable
-from loadstone._cli.fetch import fetch_summary
+from loadstone import __version__
 from loadstone.cli import main
+from loadstone.testing import reset_plugins
 
 SCHEME = "clitest"
 SUMMARY_RE = re.compile(
@@ -62,7 +66,7 @@ def clitest() -> Iterator[str]:
     finally:
         loadstone.cancel_load_all()
         loadstone.cache.purge()
-        _state.registry.unregister_image_loader(SCHEME)
+        loadstone.unregister_image_loader(SCHEME)
 
 
 @pytest.fixture
@@ -70,7 +74,7 @@ def hand_plugins() -> Iterator[None]:
     """Forget hand-registered plugins after the test (discovery runs again on next use)."""
     yield
     loadstone.cache.purge()
-    _state.registry.reset()
+    reset_plugins()
 
 
 def error_lines(text: str) -> list[str]:
@@ -105,7 +109,7 @@ def test_version_runs_as_module() -> None:
     done = subprocess.run([sys.executable, "-m", "loadstone", "--version"],
                           capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == f"loadstone {loadstone.__version__}"
+    assert done.stdout.strip() == f"loadstone {__version__}"
 
 
 def test_help_lists_every_command(capsys: pytest.CaptureFixture[str]) -> None:
@@ -199,7 +203,7 @@ def test_timeout_gives_load_error(tmp_path: Path, capsys: pytest.CaptureFixture[
         assert not (tmp_path / "a.png").exists()
     finally:
         gate.set()
-        _state.registry.unregister_image_loader("clitestslow")
+        loadstone.unregister_image_loader("clitestslow")
 
 
 def test_unwritable_output_exits_1(clitest: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -208,28 +212,42 @@ def test_unwritable_output_exits_1(clitest: str, tmp_path: Path, capsys: pytest.
     assert_one_error_line(capsys.readouterr().err, "missing-folder")
 
 
-def test_keyboard_interrupt_cancels_loads_and_exits_130(
-        clitest: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
-    gate = threading.Event()
+def test_keyboard_interrupt_cancels_loads_and_exits_130() -> None:
+    """^C while ``info`` waits: the load is cancelled (its work stops) and the exit code is 130."""
+    code = textwrap.dedent("""
+        import sys, threading, loadstone
+        from loadstone.cli import main
 
-    def blocked(image_id: str, options: Mapping[str, Any]) -> loadstone.Image:
-        gate.wait(10)
-        return synthetic(image_id)
+        stopped = threading.Event()
 
-    loadstone.register_image_loader("clitestblock", loadstone.image_loader(blocked))
+        @loadstone.image_loader
+        def blocked(image_id, options):
+            print("started", flush=True)
+            context = loadstone.current_load()
+            if context.wait(30):
+                stopped.set()
+                context.check()
+            raise AssertionError("never cancelled")
+
+        loadstone.register_image_loader("clitestblock", blocked)
+        status = main(["info", "clitestblock://a", "--timeout", "60"])
+        print("work stopped" if stopped.wait(10) else "work still running", flush=True)
+        sys.exit(status)
+    """)
+    process = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
     try:
-        pending = loadstone.load_image("clitestblock://a")
-
-        def interrupt(*args: object, **kwargs: object) -> None:
-            raise KeyboardInterrupt
-
-        monkeypatch.setattr("loadstone._cli.inspect_commands.load_one", interrupt)
-        assert main(["info", "clitest://a"]) == 130
-        assert_one_error_line(capsys.readouterr().err, "interrupted")
-        assert pending.promise.cancelled()
+        assert process.stdout is not None
+        assert process.stdout.readline().strip() == "started"
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=30)
     finally:
-        gate.set()
-        _state.registry.unregister_image_loader("clitestblock")
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert process.returncode == 130, err
+    assert "work stopped" in out
+    assert_one_error_line(err, "interrupted")
 
 
 # -- render ------------------------------------------------------------------------
@@ -317,7 +335,8 @@ def test_info_does_not_cache(clitest: str, capsys: pytest.CaptureFixture[str]) -
     assert "clitest://i/3" not in loadstone.cache
 
 
-def test_jsonable_handles_what_providers_return() -> None:
+def test_info_json_turns_provider_answers_into_json(clitest: str, capsys: pytest.CaptureFixture[str],
+                                                    loadstone_provider: Any) -> None:
     from dataclasses import dataclass
 
     @dataclass
@@ -326,9 +345,12 @@ def test_jsonable_handles_what_providers_return() -> None:
 
     value = {"a": np.float32(1.5), "b": np.arange(3), "c": b"\x00\x01", "d": Plane((1.0, 2.0)),
              "e": {1, 2} - {1}, "f": float("inf"), 3: None}
-    assert jsonable(value) == {"a": 1.5, "b": [0, 1, 2], "c": "<2 bytes>", "d": {"spacing": [1.0, 2.0]},
-                               "e": [2], "f": None, "3": None}
-    json.dumps(jsonable(value), allow_nan=False)
+    loadstone_provider(lambda module, image_id: value if module == "generalImageModule" else None, 100)
+    assert main(["info", "clitest://j/1", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)  # strict JSON: no NaN or Infinity
+    assert data["metadata"]["generalImageModule"] == {
+        "a": 1.5, "b": [0, 1, 2], "c": "<2 bytes>", "d": {"spacing": [1.0, 2.0]}, "e": [2], "f": None,
+        "3": None}
 
 
 # -- plugins ----------------------------------------------------------------------------
@@ -374,7 +396,7 @@ def test_plugins_json(hand_plugins: None, capsys: pytest.CaptureFixture[str]) ->
 def test_plugins_when_none_are_installed(monkeypatch: pytest.MonkeyPatch, hand_plugins: None,
                                          capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.setenv("LOADSTONE_DISABLE_PLUGIN_AUTOLOAD", "1")
-    _state.registry.reset()
+    reset_plugins()
     assert main(["plugins"]) == 0
     assert "no loadstone plugins found" in capsys.readouterr().out
 
@@ -487,7 +509,7 @@ def test_fetch_concurrency_limits_and_is_restored(tmp_path: Path, capsys: pytest
         assert main(["fetch", *ids, "-o", str(tmp_path), "--concurrency", "2", "-q"]) == 0
     finally:
         loadstone.cache.purge()
-        _state.registry.unregister_image_loader("clitestcount")
+        loadstone.unregister_image_loader("clitestcount")
     assert 1 <= running[1] <= 2
     assert loadstone.pool.get_max_concurrent("prefetch") == before
     assert len(fetched(tmp_path)["images"]) == 12
@@ -500,9 +522,14 @@ def test_fetch_repeated_ids_are_written_once(clitest: str, tmp_path: Path,
     assert len(list(tmp_path.glob("*.npy"))) == 1
 
 
-def test_fetch_summary_format() -> None:
-    assert fetch_summary(10, 5_000_000, 2.0) == "10 images, 5.0 MB in 2.0 s (5.0 images/s, 2.5 MB/s)"
-    assert SUMMARY_RE.match(fetch_summary(1, 408, 0.0))
+def test_fetch_summary_counts_images_and_megabytes(clitest: str, tmp_path: Path,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    ids = [f"clitest://m/{index}" for index in range(10)]
+    assert main(["fetch", *ids, "-o", str(tmp_path), "-q"]) == 0
+    summary = capsys.readouterr().out.strip().splitlines()[-1]
+    assert SUMMARY_RE.match(summary)
+    megabytes = 10 * synthetic("clitest://m/0").pixel_data.nbytes / 1e6  # MB = 10**6 bytes
+    assert summary.startswith(f"10 images, {megabytes:.2g} MB in ")
 
 
 def test_fetch_progress_bar_writes_nothing_to_a_log(tmp_path: Path) -> None:
@@ -517,10 +544,63 @@ def test_fetch_progress_bar_writes_nothing_to_a_log(tmp_path: Path) -> None:
     assert len(list(tmp_path.glob("*.npy"))) == 64
 
 
+def test_progress_bar_on_a_terminal_redraws_in_place(tmp_path: Path) -> None:
+    """On a terminal (a pseudo-terminal here) ``fetch`` draws one bar, redrawn with ``\\r``."""
+    code = textwrap.dedent("""
+        import sys, numpy as np, loadstone
+        from loadstone.cli import main
+
+        @loadstone.image_loader
+        def load(image_id, options):
+            if image_id.endswith("/bad"):
+                raise loadstone.InvalidImageError("bad", image_id=image_id)
+            return loadstone.Image.from_array(image_id, np.zeros((2, 2), np.uint8))
+
+        loadstone.register_image_loader("clitestbar", load)
+        ids = [f"clitestbar://{index}" for index in range(49)] + ["clitestbar://bad"]
+        sys.exit(main(["fetch", *ids, "-o", sys.argv[1]]))
+    """)
+    leader, follower = pty.openpty()
+    process = None
+    try:
+        process = subprocess.Popen([sys.executable, "-c", code, str(tmp_path)], stdout=subprocess.DEVNULL,
+                                   stderr=follower, env={**os.environ, "COLUMNS": "100"})
+        os.close(follower)
+        follower = -1
+        chunks = []
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if not select.select([leader], [], [], 1.0)[0]:
+                if process.poll() is not None:
+                    break
+                continue
+            try:
+                chunk = os.read(leader, 65536)
+            except OSError:  # EIO: the child closed the terminal
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+        assert process.wait(timeout=10) == 1  # one id failed
+    finally:
+        if process is not None and process.poll() is None:
+            process.kill()
+            process.wait()
+        os.close(leader)
+        if follower >= 0:
+            os.close(follower)
+    text = b"".join(chunks).decode().replace("\r\n", "\n")  # the terminal turns \n into \r\n
+    bar, _, rest = text.partition("\n")
+    assert bar.startswith("\r")
+    last = bar.split("\r")[-1]
+    assert "50/50" in last and "100%" in last and "1 failed" in last
+    assert error_lines(rest) and "1 of 50 images failed" in rest
+
+
 # -- demo ----------------------------------------------------------------------------------
 def _example_installed() -> bool:
     try:
-        return "example" in _state.registry.schemes()
+        return "example" in loadstone.schemes()
     except Exception:
         return False
 
@@ -552,7 +632,7 @@ def test_demo_without_the_plugin_says_what_to_install(
         monkeypatch: pytest.MonkeyPatch, hand_plugins: None, tmp_path: Path,
         capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.setenv("LOADSTONE_DISABLE_PLUGIN_AUTOLOAD", "1")
-    _state.registry.reset()
+    reset_plugins()
     assert main(["demo", "-o", str(tmp_path / "demo")]) == 1
     captured = capsys.readouterr()
     assert_one_error_line(captured.err, "pip install loadstone-base64-demo")

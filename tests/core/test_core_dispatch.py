@@ -160,7 +160,7 @@ def test_user_loader_wins_over_a_plugin(fresh_registry, unique_scheme, make_imag
     loadstone.load_image(f"{scheme}:2").result(timeout=5)
     assert used == ["plugin", "user"]
     # The plugin is back once the user's registration is gone.
-    assert loadstone._state.registry.unregister_image_loader(scheme) is True
+    assert loadstone.unregister_image_loader(scheme) is True
     loadstone.load_image(f"{scheme}:3").result(timeout=5)
     assert used == ["plugin", "user", "plugin"]
 

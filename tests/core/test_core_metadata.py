@@ -137,7 +137,7 @@ def test_plugin_providers_through_register_plugin(fresh_registry, add_provider, 
     add_provider(answering({"source": "user"}), priority=6)
     assert METADATA.get("imagePlaneModule", image_id) == {"source": "user"}
     # Forgetting the plugins removes their providers.
-    loadstone._state.registry.reset()
+    loadstone.testing.reset_plugins()
     remaining = [provider for provider, _ in METADATA.providers()]
     assert high not in remaining and plain not in remaining
 

@@ -82,7 +82,7 @@ def test_a_scheme_loads_through_discovery_alone(fakeplug) -> None:
     assert info.version == "1.0"
     assert info.schemes == (scheme,)
     assert info.status == "loaded" and info.loaded
-    assert scheme in loadstone._state.registry.schemes()
+    assert scheme in loadstone.schemes()
     # Upper case in the id still finds the plugin's scheme.
     assert loadstone.load_image(f"{scheme.upper()}:2").result(timeout=10).rows == 2
 
@@ -101,7 +101,7 @@ def test_plugin_metadata_providers_are_registered(fakeplug) -> None:
 def test_metadata_first_rediscovers_after_reset(fakeplug) -> None:
     scheme, module = fakeplug
     loadstone.metadata.get("imagePlaneModule", "warmup:1")  # first metadata use in this process
-    loadstone._state.registry.reset()
+    loadstone.testing.reset_plugins()
     answer = loadstone.metadata.get("imagePlaneModule", f"{scheme}:1")
     assert answer == {"pixel_spacing": [0.5, 0.5], "from": module}
 
@@ -219,7 +219,7 @@ def test_a_scheme_claimed_twice_goes_to_the_first_entry_point_name(fake_dists) -
     fake_dists.add("adist", {"bclaim": second}, {second: plugin_source(scheme, value=2)})
     fake_dists.add("zdist", {"aclaim": first}, {first: plugin_source(scheme, value=1)})
     for _ in range(2):  # the same winner on every discovery
-        loadstone._state.registry.reset()
+        loadstone.testing.reset_plugins()
         with pytest.warns(LoadstoneWarning, match=scheme) as record:
             infos = infos_by_name()
         message = next(str(w.message) for w in record if scheme in str(w.message))
@@ -255,7 +255,7 @@ def test_disable_plugins_by_name_or_distribution(monkeypatch, fake_dists, disabl
     assert module not in sys.modules
     with pytest.raises(UnknownSchemeError):
         loadstone.load_image(f"{scheme}:1")
-    assert scheme not in loadstone._state.registry.schemes()
+    assert scheme not in loadstone.schemes()
 
 
 @pytest.mark.parametrize("value", ["1", "true", "yes"])

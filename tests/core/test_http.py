@@ -28,8 +28,7 @@ from loopback import Handler, Server, chunked, response
 from loopback import Request as Req
 from urllib3.exceptions import NewConnectionError
 
-from loadstone import http
-from loadstone._context import LoadContext, use_load_context
+from loadstone import LoadContext, http, use_load_context
 from loadstone.errors import (
     LoadCancelledError,
     LoadTimeoutError,
@@ -37,9 +36,8 @@ from loadstone.errors import (
     ResourceLimitError,
     TransportError,
 )
-from loadstone.http import HttpClient, HttpRequest, parse_retry_after
+from loadstone.http import HttpClient, HttpRequest, HttpResponse, parse_retry_after
 from loadstone.http._connection import InterruptibleHTTPConnection, RequestGuard, no_guard
-from loadstone.http._models import HttpResponse
 from loadstone.http._redirect import follow_redirect, host_allowed
 
 

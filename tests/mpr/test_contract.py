@@ -22,6 +22,7 @@ MR = "example://mr"
 @pytest.mark.skipif("example" not in registry.schemes(), reason="loadstone-base64-demo missing")
 class TestMprLoaderContract(LoaderContract):
     loader = "mpr"
+    has_metadata = True
     valid_ids: ClassVar[list[str]] = [
         f"mpr:sagittal;series={CT}",
         f"mpr:axial;index=10;series={CT}",
@@ -41,6 +42,7 @@ class TestMprLoaderContractSynthetic(LoaderContract):
 
     loader = "mpr"
     result_timeout: ClassVar[float] = 30.0
+    has_metadata = True
 
     @pytest.fixture(autouse=True)
     def _series(self, synth: SynthFactory) -> Iterator[None]:

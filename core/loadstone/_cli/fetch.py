@@ -86,7 +86,7 @@ def cmd_fetch(args: argparse.Namespace) -> int:
         if bar is not None:
             bar.update(1)
             if failures:
-                bar.set_postfix(failed=failures, refresh=False)
+                bar.set_postfix_str(f"{failures} failed", refresh=False)
 
     try:
         # A plugin may run the fetch elsewhere (loadstone-dask: --scheduler / --workers).

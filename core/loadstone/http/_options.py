@@ -95,7 +95,7 @@ def share_key(options: Mapping[str, Any] | None) -> Hashable:
     none, so their requests are never merged.
     """
     if not options:
-        return ()
+        options = {}  # the same key as options that hold only scheduling (priority, timeout, ...)
     headers = options.get("headers") or {}
     return (
         tuple(sorted((str(k).lower(), str(v)) for k, v in headers.items())),

@@ -13,7 +13,7 @@ from ..errors import InvalidImageError, LoadstoneError
 
 __all__ = ["parse_int", "is_ascii_int"]
 
-_DIGITS = re.compile(r"[0-9]{1,18}")
+_DIGITS = re.compile(r"[0-9]+")  # the length is bounded by max_digits
 
 
 def is_ascii_int(text: object, max_digits: int = 18) -> bool:
