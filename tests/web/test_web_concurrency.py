@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import loadstone
-import loadstone_web._loader
+import loadstone_web.loader
 from loadstone import LoadCancelledError
 from loadstone_web import config
 
@@ -36,7 +36,7 @@ def test_load_images_in_bulk(server: Server, images: Images) -> None:
 def gated_decode(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     """Decodes wait for ``state["gate"]``; ``state["running"]`` / ``["peak"]`` count them."""
     state: dict[str, Any] = {"gate": threading.Event(), "running": 0, "peak": 0, "lock": threading.Lock()}
-    original = loadstone_web._loader.decode
+    original = loadstone_web.loader.decode
 
     def decode(*args: Any, **kwargs: Any) -> Any:
         with state["lock"]:
@@ -49,7 +49,7 @@ def gated_decode(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
             with state["lock"]:
                 state["running"] -= 1
 
-    monkeypatch.setattr(loadstone_web._loader, "decode", decode)
+    monkeypatch.setattr(loadstone_web.loader, "decode", decode)
     return state
 
 

@@ -14,23 +14,24 @@ the schemes ``http``, ``https`` and ``web`` with loadstone::
 
 Fetching goes through :mod:`loadstone.http` (pooled, retried, cancellable,
 size-capped); decoding through Pillow, restricted to the enabled formats.
+
+The package is cheap to import: the settings load at once, the loader and
+the decoder (numpy, Pillow, urllib3) on first use of their names.
 """
 
 from __future__ import annotations
 
-from loadstone import Image
+import importlib
+from typing import TYPE_CHECKING, Any
 
-from ._config import (
-    DEFAULT_FORMATS,
-    DEFAULT_MAX_BYTES,
-    DEFAULT_MAX_PIXELS,
-    Settings,
-    WebConfig,
-    config,
-)
-from ._decode import decode
-from ._loader import SCHEMES, load_web, load_web_image
 from ._sniff import KNOWN_FORMATS
+from .config import DEFAULT_FORMATS, DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, Settings, WebConfig, config
+
+if TYPE_CHECKING:
+    from loadstone import Image
+
+    from ._decode import decode
+    from .loader import SCHEMES, load_web, load_web_image
 
 __version__ = "0.1.0"
 
@@ -50,6 +51,22 @@ __all__ = [
     "load_web_image",
 ]
 
+# Names imported on first access (they pull in numpy and the core's load machinery).
+_LAZY = {"decode": "._decode", "SCHEMES": ".loader", "load_web": ".loader", "load_web_image": ".loader"}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'loadstone_web' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
 
 def decode_bytes(
     data: bytes | bytearray, image_id: str = "web:bytes", content_type: str | None = None
@@ -59,4 +76,6 @@ def decode_bytes(
     Same checks and result as a load (``content_type`` as an HTTP server
     would send it, or None as for a file).
     """
-    return decode(image_id, data, config.snapshot(), content_type=content_type)
+    from ._decode import decode
+
+    return decode(image_id, data, config.get(), content_type=content_type)

@@ -37,8 +37,8 @@ from loadstone import (
     UnsupportedError,
 )
 
-from ._config import Settings
 from ._sniff import content_type_format, dimensions, png_physical_spacing, quote_start, sniff
+from .config import Settings
 
 __all__ = ["decode", "pixels_of"]
 

@@ -7,21 +7,20 @@ Ids: ``http://…`` and ``https://…`` (the id is the URL), ``web:http://…``,
 
 from __future__ import annotations
 
-import inspect
 import os
-import stat
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlsplit
 from urllib.request import url2pathname
 
-from loadstone import InvalidImageError, PolicyDeniedError, ResourceLimitError, UnsupportedError
+from loadstone import UnsupportedError
 from loadstone.errors import InvalidImageIdError
+from loadstone.toolkit import RootPolicy, read_file
 
-from ._config import Settings
+from .config import Settings
 
 __all__ = ["Fetched", "Source", "accept_header", "fetch", "parse_image_id"]
 
@@ -96,7 +95,7 @@ def accept_header(formats: frozenset[str]) -> str:
 def fetch(image_id: str, source: Source, settings: Settings, options: Mapping[str, Any]) -> Fetched:
     """The bytes of ``source`` (HTTP, or a file within the configured policy)."""
     if source.kind == "file":
-        return _read_file(image_id, source.location, settings, options)
+        return _read_file(image_id, source.location, settings)
     return _get(source.location, settings, options)
 
 
@@ -104,25 +103,15 @@ def fetch(image_id: str, source: Source, settings: Settings, options: Mapping[st
 def _get(url: str, settings: Settings, options: Mapping[str, Any]) -> Fetched:
     from loadstone import http
 
-    headers: dict[str, str] = {"Accept": accept_header(settings.formats)}
-    headers.update(settings.headers)
-    extra_headers = options.get("headers")
-    if extra_headers:
-        headers.update(extra_headers)
-    before_send = _chain(settings.before_send, options.get("before_send"))
-    kwargs: dict[str, Any] = {
-        "headers": headers,
-        "max_bytes": settings.max_bytes,
-        "before_send": before_send,
-    }
-    timeout = options.get("timeout")
-    if timeout is not None:
-        kwargs["timeout"] = float(timeout)
-    retries = options.get("retries")
-    if retries is not None:
-        kwargs["retries"] = int(retries)
-    client = settings.http_client or http.default_client()
-    response = client.get(url, **kwargs)
+    # The configured headers and hook first; the load's own headers win and its hook runs after.
+    response = http.fetch(
+        url,
+        options,
+        headers={"Accept": accept_header(settings.formats), **settings.headers},
+        before_send=settings.before_send,
+        max_bytes=settings.max_bytes,
+        client=settings.http_client,
+    )
     return Fetched(
         content=response.content,
         content_type=response.content_type,
@@ -130,20 +119,6 @@ def _get(url: str, settings: Settings, options: Mapping[str, Any]) -> Fetched:
         status=response.status,
         elapsed_ms=response.elapsed_ms,
     )
-
-
-def _chain(first: Callable[..., Any] | None, second: Callable[..., Any] | None) -> Any:
-    """One ``before_send`` running the configured hook, then the load's own (sync or async)."""
-    if first is None or second is None:
-        return first or second
-
-    async def both(request: Any) -> None:
-        for hook in (first, second):
-            result = hook(request)
-            if inspect.isawaitable(result):
-                await result
-
-    return both
 
 
 # -- files ---------------------------------------------------------------------------
@@ -165,81 +140,22 @@ def file_path(image_id: str, url: str, settings: Settings) -> Path:
         raise InvalidImageIdError(f"no path in {image_id!r}", image_id=image_id)
     if "\x00" in raw:
         raise InvalidImageIdError(f"NUL in the path of {image_id!r}", image_id=image_id)
-    root = settings.file_root
-    if root is None and not settings.allow_any_file:
-        raise PolicyDeniedError(
-            "web:file: ids are disabled: set loadstone_web.config.file_root to the folder that "
-            "images may be read from (or config.allow_any_file = True)",
-            image_id=image_id,
+    if settings.file_root is None and settings.allow_any_file and not os.path.isabs(raw):
+        raise InvalidImageIdError(
+            f"relative file path in {image_id!r} needs loadstone_web.config.file_root", image_id=image_id
         )
-    path = Path(raw)
-    if not path.is_absolute():
-        if root is None:
-            raise InvalidImageIdError(
-                f"relative file path in {image_id!r} needs loadstone_web.config.file_root", image_id=image_id
-            )
-        path = root / path
-    if root is not None:
-        real = Path(os.path.realpath(path))
-        real_root = Path(os.path.realpath(root))
-        if real != real_root and real_root not in real.parents:
-            raise PolicyDeniedError(
-                f"{str(path)!r} is outside the file root {str(root)!r} (symlinks resolved)",
-                image_id=image_id,
-            )
-        return real
-    return path
+    policy = RootPolicy(settings.file_root, settings.allow_any_file, hint="loadstone_web.config.file_root")
+    return policy.resolve(raw, image_id)
 
 
-def _read_file(image_id: str, url: str, settings: Settings, options: Mapping[str, Any]) -> Fetched:
+def _read_file(image_id: str, url: str, settings: Settings) -> Fetched:
     started = time.perf_counter()
     path = file_path(image_id, url, settings)
-    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
-    try:
-        fd = os.open(path, flags)  # non-blocking: a FIFO must not hang the load
-    except FileNotFoundError as exc:
-        raise InvalidImageError(f"no such file {str(path)!r}", image_id=image_id) from exc
-    except PermissionError as exc:
-        raise PolicyDeniedError(
-            f"not allowed to read {str(path)!r}: {exc.strerror}", image_id=image_id
-        ) from exc
-    except OSError as exc:
-        raise InvalidImageError(
-            f"cannot open {str(path)!r}: {exc.strerror or exc}", image_id=image_id
-        ) from exc
-    try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            raise InvalidImageError(f"{str(path)!r} is not a regular file", image_id=image_id)
-        size = info.st_size
-        if size > settings.max_bytes:
-            raise ResourceLimitError(
-                f"{str(path)!r} is {size} bytes, above the cap of {settings.max_bytes} bytes "
-                "(loadstone_web.config.max_bytes)",
-                image_id=image_id,
-            )
-        buf = bytearray(size)
-        view = memoryview(buf)
-        pos = 0
-        with os.fdopen(fd, "rb", buffering=0, closefd=False) as stream:
-            while pos < size:
-                n = stream.readinto(view[pos:])
-                if not n:
-                    break
-                pos += n
-        view.release()
-        if pos != size:
-            raise InvalidImageError(
-                f"{str(path)!r} shrank while being read ({pos} of {size} bytes)", image_id=image_id
-            )
-    except OSError as exc:
-        raise InvalidImageError(
-            f"cannot read {str(path)!r}: {exc.strerror or exc}", image_id=image_id
-        ) from exc
-    finally:
-        os.close(fd)
+    # Never blocks on a FIFO; only regular files; refused above the cap before reading.
+    read = read_file(path, image_id, max_bytes=settings.max_bytes,
+                     limit_hint="loadstone_web.config.max_bytes", allow_empty=True)
     return Fetched(
-        content=buf,
+        content=cast("bytes | bytearray", read.data),  # not memory-mapped: allow_mmap is off
         content_type=None,
         url=path.as_uri(),
         status=None,

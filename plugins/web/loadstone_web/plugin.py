@@ -1,4 +1,8 @@
-"""The pluggy hooks that the ``loadstone`` entry point ``web`` names."""
+"""The pluggy hooks that the ``loadstone`` entry point ``web`` names.
+
+Wiring only, and cheap to import: the loader (numpy, Pillow, urllib3) is
+imported when loadstone first asks for it.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +11,7 @@ from typing import Any
 
 from loadstone import hookimpl
 
-from ._config import config
-from ._loader import SCHEMES, load_web
+from .config import config
 
 __all__ = ["loadstone_image_loaders", "loadstone_plugin_details"]
 
@@ -18,13 +21,15 @@ _Loader = Callable[[str, Mapping[str, Any]], Any]
 @hookimpl
 def loadstone_image_loaders() -> Mapping[str, _Loader]:
     """Claim ``http``, ``https`` and ``web``."""
+    from .loader import SCHEMES, load_web
+
     return dict.fromkeys(SCHEMES, load_web)
 
 
 @hookimpl
 def loadstone_plugin_details() -> Mapping[str, str]:
     """What ``loadstone plugins`` shows: formats enabled and the local-file policy."""
-    settings = config.snapshot()
+    settings = config.get()
     if settings.file_root is not None:
         files = f"under {settings.file_root}"
     elif settings.allow_any_file:

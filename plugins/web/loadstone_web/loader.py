@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import collections
+import concurrent.futures
 import contextlib
 import os
 import threading
@@ -11,10 +13,11 @@ from typing import Any
 
 import loadstone
 from loadstone import Image, image_loader
+from loadstone.toolkit import wait_done
 
-from ._config import Settings, config, normalize_formats
 from ._decode import decode
 from ._fetch import fetch, parse_image_id
+from .config import Settings, config
 
 __all__ = ["SCHEMES", "load_web", "load_web_image", "settings_for"]
 
@@ -25,19 +28,14 @@ _OVERRIDES = ("formats", "max_pixels", "max_bytes")
 
 
 def settings_for(options: Mapping[str, Any]) -> Settings:
-    """The configuration snapshot with this load's ``formats``/``max_pixels``/``max_bytes`` applied."""
-    settings = config.snapshot()
-    changes: dict[str, Any] = {}
-    for name in _OVERRIDES:
-        value = options.get(name) if options else None
-        if value is None:
-            continue
-        if name == "formats":
-            changes[name] = normalize_formats(value)
-        elif isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-            raise ValueError(f"the {name} option must be a positive int, got {value!r}")
-        else:
-            changes[name] = value
+    """The configuration snapshot with this load's ``formats``/``max_pixels``/``max_bytes`` applied.
+
+    The options are checked as the settings are (``ValueError``/``TypeError``).
+    """
+    settings = config.get()
+    if not options:
+        return settings
+    changes = {name: options[name] for name in _OVERRIDES if options.get(name) is not None}
     return replace(settings, **changes) if changes else settings
 
 
@@ -50,42 +48,67 @@ def cpu_count() -> int:
 
 
 class _DecodeSlots:
-    """Bounds how many decodes run at once (Pillow's decoders release the GIL: one per CPU).
+    """At most ``size`` decodes at once across all loads (Pillow's decoders release the GIL: one per CPU).
 
     Fetches stay as concurrent as the request pool allows; decoding more
     images at once than there are CPUs only adds GIL and cache contention.
+    Turns are first come, first served.  A load waiting for its turn waits
+    on a future of its own (:func:`loadstone.toolkit.wait_done`), so its
+    cancel or deadline ends the wait at once; a freed slot goes straight to
+    the next waiter.  A new ``size`` applies from the next turn on.
     """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._size = 0
-        self._semaphore = threading.Semaphore(1)
-
-    def semaphore(self, size: int) -> threading.Semaphore:
-        with self._lock:
-            if size != self._size:  # resized: loads holding the old one finish with it
-                self._semaphore = threading.Semaphore(size)
-                self._size = size
-            return self._semaphore
+        self._size = 1
+        self._busy = 0
+        self._waiters: collections.deque[concurrent.futures.Future[None]] = collections.deque()
 
     @contextlib.contextmanager
     def slot(self, size: int) -> Iterator[None]:
-        semaphore = self.semaphore(size)
-        context = loadstone.current_load()
-        while not semaphore.acquire(timeout=0.05):
-            if context is not None:
-                context.check()  # cancelled or timed out while waiting: give up the turn
+        self._acquire(size)
         try:
             yield
         finally:
-            semaphore.release()
+            self._release()
+
+    def _acquire(self, size: int) -> None:
+        with self._lock:
+            self._size = size
+            self._hand_out()
+            if self._busy < size and not self._waiters:
+                self._busy += 1
+                return
+            turn: concurrent.futures.Future[None] = concurrent.futures.Future()
+            self._waiters.append(turn)
+        try:
+            wait_done(turn)  # raises this load's cancel or timeout
+        except BaseException:
+            with self._lock:
+                handed = turn.done()
+                if not handed:
+                    self._waiters.remove(turn)
+            if handed:  # the slot came a moment ago: pass it on
+                self._release()
+            raise
+
+    def _release(self) -> None:
+        with self._lock:
+            self._busy -= 1
+            self._hand_out()
+
+    def _hand_out(self) -> None:
+        """Give free slots to the longest waiting (lock held)."""
+        while self._waiters and self._busy < self._size:
+            self._busy += 1
+            self._waiters.popleft().set_result(None)
 
 
 _decode_slots = _DecodeSlots()
 
 
 def load_web_image(image_id: str, options: Mapping[str, Any]) -> Image:
-    """Fetch and decode one image (the plain function; :data:`load_web` runs it off-thread).
+    """Fetch and decode one image (the plain function behind :data:`load_web`).
 
     Options (all optional): ``headers`` (added to the request), ``before_send``
     (hook that may edit the request, e.g. add a token), ``timeout`` (seconds,
