@@ -21,11 +21,16 @@ import pytest
 
 import loadstone
 import loadstone_mpr
-from loadstone import _state
 
 from .helpers import AXIAL, affine_of
 
 _numbers = itertools.count()
+
+
+@loadstone.image_loader
+def _retired(image_id: str, options: Mapping[str, Any]) -> loadstone.Image:
+    raise loadstone.UnknownSchemeError("this synthetic series was torn down", image_id=image_id)
+
 
 @dataclass
 class SynthSeries:
@@ -166,7 +171,9 @@ class SynthFactory:
 
     def close(self) -> None:
         for scheme in self._schemes:
-            _state.registry.unregister_image_loader(scheme)
+            # loadstone has no public way to drop a registration: retire the scheme instead
+            # (its loads fail, and the loader's closure, holding the test volume, is freed).
+            loadstone.register_image_loader(scheme, _retired)
         for provider in self._providers:
             loadstone.metadata.remove_provider(provider)
         for volume_id in self._volumes:

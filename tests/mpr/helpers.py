@@ -1,4 +1,4 @@
-"""Geometry helpers for the MPR tests, written independently of the plugin's own code."""
+"""Helpers for the MPR tests: geometry written independently of the plugin's own code, and scheme checks."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
+
+import loadstone
 
 AXIAL = ((1.0, 0.0, 0.0), (0.0, 1.0, 0.0))
 SAGITTAL = ((0.0, 1.0, 0.0), (0.0, 0.0, -1.0))
@@ -46,3 +48,12 @@ def index_of_positions(affine: np.ndarray, positions: np.ndarray) -> np.ndarray:
     """Fractional (i, j, k) voxel index of LPS positions (..., 3)."""
     inverse = np.linalg.inv(affine)
     return np.asarray(positions @ inverse[:3, :3].T + inverse[:3, 3])
+
+
+def has_scheme(scheme: str) -> bool:
+    """True when ``scheme`` loads: a registration or an installed plugin (imported now) serves it."""
+    try:
+        loadstone.get_image_loader(scheme)
+    except loadstone.LoadstoneError:
+        return False
+    return True

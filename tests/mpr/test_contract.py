@@ -10,16 +10,16 @@ import pytest
 
 import loadstone
 from loadstone import InvalidImageError, ResourceLimitError, UnknownSchemeError
-from loadstone._state import registry
 from loadstone.testing import LoaderContract
 
 from .conftest import SynthFactory
+from .helpers import has_scheme
 
 CT = "example://ct"
 MR = "example://mr"
 
 
-@pytest.mark.skipif("example" not in registry.schemes(), reason="loadstone-base64-demo missing")
+@pytest.mark.skipif(not has_scheme("example"), reason="loadstone-base64-demo missing")
 class TestMprLoaderContract(LoaderContract):
     loader = "mpr"
     has_metadata = True

@@ -15,12 +15,13 @@ import pytest
 
 import loadstone
 import loadstone_mpr
-from loadstone._state import registry
+
+from .helpers import has_scheme
 
 CT = "example://ct"  # 64 axial slices of 128x128 int16, 2.5 mm pixels, 3 mm apart, z up
 MR = "example://mr"  # 32 sagittal slices of 128x112 uint16, 1.8 mm pixels, 4.5 mm apart
 
-needs_demo = pytest.mark.skipif("example" not in registry.schemes(), reason="loadstone-base64-demo missing")
+needs_demo = pytest.mark.skipif(not has_scheme("example"), reason="loadstone-base64-demo missing")
 pytestmark = needs_demo
 
 
@@ -155,7 +156,7 @@ def _write_dicom_series(folder: Path, volume: np.ndarray, spacing: float) -> Non
     del pydicom
 
 
-@pytest.mark.skipif("dicomfile" not in registry.schemes(), reason="the dicomfile scheme is not installed")
+@pytest.mark.skipif(not has_scheme("dicomfile"), reason="the dicomfile scheme is not installed")
 def test_mpr_of_a_dicomfile_series(tmp_path: Path) -> None:
     volume = np.random.default_rng(0).integers(-1000, 2000, size=(12, 20, 24), dtype=np.int16)
     _write_dicom_series(tmp_path, volume, spacing=1.5)
@@ -185,7 +186,7 @@ def _orthanc_module() -> Any:
 
 
 @pytest.mark.integration
-@pytest.mark.skipif("wadors" not in registry.schemes(), reason="the wadors scheme is not installed")
+@pytest.mark.skipif(not has_scheme("wadors"), reason="the wadors scheme is not installed")
 def test_mpr_of_a_wadors_series_from_orthanc(tmp_path: Path) -> None:
     orthanc = _orthanc_module()
     if orthanc is None or orthanc.orthanc_missing() is not None:

@@ -127,7 +127,7 @@ def test_metadata_answers_before_any_pixel_loads(synth: SynthFactory) -> None:
 
 
 def test_metadata_ignores_other_ids(synth: SynthFactory) -> None:
-    from loadstone_mpr._metadata import metadata_provider
+    from loadstone_mpr.metadata import metadata_provider
 
     assert metadata_provider("imagePlaneModule", "example://ct/1") is None
     assert metadata_provider("imagePlaneModule", "mpr:axial;bogus=1;series=example://ct") is None
@@ -157,6 +157,36 @@ def test_a_full_request_pool_does_not_deadlock(synth: SynthFactory, caplog: pyte
     finally:
         pool.set_max_concurrent("prefetch", saved)
     assert [image.rows for image in images] == [8] * 8
+    assert "loading its slices directly" in caplog.text
+
+
+def test_planes_holding_every_worker_thread_do_not_deadlock(synth: SynthFactory,
+                                                           caplog: pytest.LogCaptureFixture) -> None:
+    """A waiting plane holds the thread it runs on: with every worker held, the build loads the slices."""
+    caplog.set_level("INFO", logger="loadstone.mpr")
+    series = synth(_volume(shape=(6, 8, 8)), delay=0.01)
+    gate = threading.Event()  # holds the build until every plane waits for it
+
+    def gatekeeper(module: str, image_id: str) -> None:
+        if module == "imagePlaneModule" and image_id in series.ids:
+            gate.wait(10)
+
+    loadstone.metadata.add_provider(gatekeeper, priority=10)
+    pool = loadstone.pool
+    saved = pool.get_max_concurrent("interaction"), pool.get_max_concurrent(None)
+    pool.set_max_concurrent("interaction", 16)  # as many planes at once as there are worker threads
+    pool.set_max_concurrent(None, 16)
+    try:
+        loads = [loadstone.load_image(series.mpr("axial", index=k % 6, size=4 + k)) for k in range(16)]
+        time.sleep(0.3)
+        gate.set()
+        images = [load.result(30) for load in loads]
+    finally:
+        gate.set()
+        loadstone.metadata.remove_provider(gatekeeper)
+        pool.set_max_concurrent("interaction", saved[0])
+        pool.set_max_concurrent(None, saved[1])
+    assert [image.rows for image in images] == [4 + k for k in range(16)]
     assert "loading its slices directly" in caplog.text
 
 

@@ -11,19 +11,29 @@ series id (or from image ids registered with :func:`create_volume`)::
     array, affine = loadstone_mpr.get_volume("example://ct")
 
 The grammar is in the README.  Installing the package registers the scheme.
+The package is cheap to import: the settings and the id grammar load at
+once, the volume and reslice machinery (numpy) on first use of their names.
 """
 
 from __future__ import annotations
 
-from ._config import Config, config
-from ._geometry import PlaneGrid, VolumeGeometry
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from ._grammar import MprSpec, Source, parse_mpr_id
-from ._volume import Volume, clear, create_volume, get_volume, remove_volume
+from .config import Config, Settings, config
+
+if TYPE_CHECKING:
+    from loadstone.geometry import VolumeGeometry
+
+    from ._geometry import PlaneGrid
+    from ._volume import Volume, clear, create_volume, get_volume, remove_volume
 
 __all__ = [
     "__version__",
     "config",
     "Config",
+    "Settings",
     "create_volume",
     "remove_volume",
     "get_volume",
@@ -37,3 +47,27 @@ __all__ = [
 ]
 
 __version__ = "0.1.0"
+
+# Names imported on first access (they pull in numpy and the core's volume machinery).
+_LAZY = {
+    "create_volume": "._volume",
+    "remove_volume": "._volume",
+    "get_volume": "._volume",
+    "clear": "._volume",
+    "Volume": "._volume",
+    "PlaneGrid": "._geometry",
+    "VolumeGeometry": "loadstone.geometry",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'loadstone_mpr' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))

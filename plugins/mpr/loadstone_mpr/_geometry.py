@@ -20,8 +20,8 @@ import numpy as np
 from loadstone import InvalidImageError, ResourceLimitError
 from loadstone.geometry import VolumeGeometry, clean, clean_list, cross3, unit
 
-from ._config import config
 from ._grammar import MprSpec
+from .config import config
 
 __all__ = [
     "AXIS_ORIENTATIONS",

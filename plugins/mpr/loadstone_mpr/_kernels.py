@@ -14,7 +14,8 @@ the compiled code on disk, so only the first run on a machine pays the JIT.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar, cast
 
 from numba import njit
 
@@ -22,7 +23,13 @@ __all__ = ["plane_linear", "plane_nearest", "slab"]
 
 MODE_MAX, MODE_MIN, MODE_MEAN = 0, 1, 2
 
-_jit: Any = njit(nogil=True, cache=True, boundscheck=False, error_model="numpy")
+_F = TypeVar("_F", bound=Callable[..., Any])
+_njit: Any = njit(nogil=True, cache=True, boundscheck=False, error_model="numpy")
+
+
+def _jit(function: _F) -> _F:
+    """Compile ``function`` with numba (typed here: numba ships no type information)."""
+    return cast(_F, _njit(function))
 
 
 @_jit

@@ -20,8 +20,10 @@ from typing import Any
 
 import numpy as np
 
-from ._config import config
-from ._geometry import PlaneGrid, VolumeGeometry
+from loadstone.geometry import VolumeGeometry
+
+from ._geometry import PlaneGrid
+from .config import config
 
 __all__ = ["resample", "output_dtype", "exact_slices", "engine_name", "warm_up"]
 
@@ -227,7 +229,7 @@ def _numpy_sample(vol: np.ndarray, k: np.ndarray, j: np.ndarray, i: np.ndarray,
     k1, j1, i1 = np.minimum(k0 + 1, nk - 1), np.minimum(j0 + 1, nj - 1), np.minimum(i0 + 1, ni - 1)
 
     def at(kk: np.ndarray, jj: np.ndarray, ii: np.ndarray) -> np.ndarray:
-        return vol[kk, jj, ii].astype(np.float64)
+        return np.asarray(vol[kk, jj, ii], dtype=np.float64)
 
     a = at(k0, j0, i0) + fi * (at(k0, j0, i1) - at(k0, j0, i0))
     b = at(k0, j1, i0) + fi * (at(k0, j1, i1) - at(k0, j1, i0))

@@ -11,20 +11,22 @@ with one shared rescale).  The build's load object lives in
 ``loadstone.cache`` under ``mpr-volume:<series=… | volume=…>``: concurrent
 planes of one series share one build, its bytes count against the cache
 budget, and eviction frees it.
+
+Nothing here polls: planes wait on the build's promise
+(:func:`loadstone.toolkit.wait_done`, woken by the build or by the plane's
+own cancel and deadline), and the build thread waits on its slices with
+:func:`loadstone.as_completed` under a :class:`loadstone.LoadContext` of its
+own, woken by each slice, by its cancel, or by the starvation signal below.
 """
 
 from __future__ import annotations
 
 import concurrent.futures
 import contextlib
-import copy
 import logging
-import queue
 import threading
-from collections import OrderedDict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from functools import partial
 from typing import Any, cast
 
 import loadstone
@@ -33,14 +35,18 @@ from loadstone import (
     ImageLoadObject,
     InvalidImageError,
     LoadCancelledError,
+    LoadContext,
     LoadstoneError,
+    LoadTimeoutError,
     PluginError,
+    use_load_context,
 )
 from loadstone.geometry import VolumeGeometry, slice_plane, volume_geometry
+from loadstone.toolkit import LRUCache, rebrand, wait_done
 from loadstone.volume import Volume, check_budget, planes_from_metadata, series_geometry, stack_volume
 
-from ._config import config
 from ._grammar import Source, is_mpr_id, parse_mpr_id
+from .config import config
 
 __all__ = [
     "CACHE_PREFIX",
@@ -54,10 +60,7 @@ __all__ = [
     "acquire",
     "source_info",
     "cached_volume",
-    "volume_result",
     "unbox",
-    "count_waiting",
-    "plane_error",
     "describe",
 ]
 
@@ -65,11 +68,12 @@ _log = logging.getLogger("loadstone.mpr")
 
 CACHE_PREFIX = "mpr-volume:"
 _INFO_ENTRIES = 32
+#: Tries to get a volume that keeps being cancelled or evicted before it is used.
+_ATTEMPTS = 3
 
 
 # -- sources -----------------------------------------------------------------------
 _registered: dict[str, tuple[str, ...]] = {}
-_infos: OrderedDict[str, SourceInfo] = OrderedDict()
 _lock = threading.Lock()
 
 
@@ -107,11 +111,9 @@ def source_info(source: Source) -> SourceInfo:
 
     Raises the typed error of a bad source (unknown series, mixed orientations, …).
     """
-    with _lock:
-        info = _infos.get(source.key)
-        if info is not None:
-            _infos.move_to_end(source.key)
-            return info
+    info = _infos.get(source.key)
+    if info is not None:
+        return info
     ids = _source_ids(source)
     if len(ids) >= 2:
         known = series_geometry(ids, source=describe(source),
@@ -120,16 +122,12 @@ def source_info(source: Source) -> SourceInfo:
         info = SourceInfo(source, ids, known.geometry, known.itemsize_hint, known.rescale_uniform)
     else:
         info = SourceInfo(source, ids, None, 1, None)
-    with _lock:
-        _infos[source.key] = info
-        while len(_infos) > _INFO_ENTRIES:
-            _infos.popitem(last=False)
+    _infos.put(source.key, info)
     return info
 
 
-def _forget(source_key: str) -> None:
-    with _lock:
-        _infos.pop(source_key, None)
+#: What metadata says about the last few sources (source key -> SourceInfo).
+_infos: LRUCache[str, SourceInfo] = LRUCache(_INFO_ENTRIES)
 
 
 def create_volume(volume_id: str, image_ids: Iterable[str]) -> None:
@@ -166,14 +164,13 @@ def remove_volume(volume_id: str) -> bool:
 
 
 def _drop(source: Source) -> None:
-    _forget(source.key)
+    _infos.pop(source.key)
     loadstone.cache.remove_image_load_object(CACHE_PREFIX + source.key)
 
 
 def clear() -> int:
     """Drop every built volume from the cache and all remembered geometry; returns volumes dropped."""
-    with _lock:
-        _infos.clear()
+    _infos.clear()
     dropped = 0
     for key in loadstone.cache.keys():  # noqa: SIM118 - the cache is not iterable
         if key.startswith(CACHE_PREFIX):
@@ -182,28 +179,62 @@ def clear() -> int:
 
 
 # -- the pool-starvation guard -------------------------------------------------------
-# A plane load holds a request-pool slot while it waits for its volume, whose
-# slices need slots of their own (PREFETCH).  If waiting planes fill every
-# slot the slices could use, nothing can move: then the build loads its
-# remaining slices directly through their loaders, outside the pool.
-_waiting: dict[str, int] = {}
-_waiting_lock = threading.Lock()
+# A plane load holds a request-pool slot (and the thread it runs on) while it
+# waits for its volume, whose slices need slots of their own (PREFETCH).  If
+# waiting planes fill every slot the slices could use, nothing can move: then
+# the build loads its remaining slices directly through their loaders, outside
+# the pool, running each on its own thread when no worker has taken it.  The
+# condition can only arise when a plane starts waiting, so that is where it is
+# checked, and once when a build starts loading its slices: nothing polls.
+class _StarvationGuard:
+    """Plane loads waiting for volumes, by request type, and the builds loading slices meanwhile."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._waiting: dict[str, int] = {}
+        self._loading: set[_Build] = set()
+
+    @contextlib.contextmanager
+    def waiting(self, request_type: str | None) -> Iterator[None]:
+        """Count a plane load that holds a pool slot while it waits (None: not a pool load)."""
+        if request_type is None:
+            yield
+            return
+        with self._lock:
+            self._waiting[request_type] = self._waiting.get(request_type, 0) + 1
+            loading = list(self._loading)
+        if loading and self.starved():
+            for build in loading:
+                build.pool_starved()
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._waiting[request_type] -= 1
+
+    def watch(self, build: _Build) -> None:
+        """``build`` is loading its slices: tell it when the pool is (or becomes) starved."""
+        with self._lock:
+            self._loading.add(build)
+        if self.starved():
+            build.pool_starved()
+
+    def unwatch(self, build: _Build) -> None:
+        with self._lock:
+            self._loading.discard(build)
+
+    def starved(self) -> bool:
+        """True when waiting planes hold every PREFETCH slot, or every slot."""
+        with self._lock:
+            prefetch = self._waiting.get("prefetch", 0)
+            total = sum(self._waiting.values())
+        if not total:
+            return False
+        pool = loadstone.pool
+        return prefetch >= pool.get_max_concurrent("prefetch") or total >= pool.get_max_concurrent(None)
 
 
-def count_waiting(request_type: str, delta: int) -> None:
-    """Track plane loads (by request type) that hold a pool slot while waiting for a volume."""
-    with _waiting_lock:
-        _waiting[request_type] = _waiting.get(request_type, 0) + delta
-
-
-def _pool_starved() -> bool:
-    with _waiting_lock:
-        prefetch = _waiting.get("prefetch", 0)
-        total = sum(_waiting.values())
-    if not total:
-        return False
-    pool = loadstone.pool
-    return prefetch >= pool.get_max_concurrent("prefetch") or total >= pool.get_max_concurrent(None)
+_guard = _StarvationGuard()
 
 
 def _direct_load(image_id: str) -> ImageLoadObject:
@@ -261,7 +292,10 @@ class _Build:
         self.promise: concurrent.futures.Future[Any] = concurrent.futures.Future()
         self.load_object = _VolumeLoad(self.promise, self.cancel, self._decache, self.key)
         self.load_object.build = self
-        self._cancelled = threading.Event()
+        #: The build's cancellation; the current load on its thread, so waits inside stop at a cancel.
+        self.context = LoadContext(self.key)
+        #: Settled once the request pool is found starved while the slices load (see above).
+        self.starved = ImageLoadObject(image_id=self.key)
         self._lock = threading.Lock()
         self._waiters = 0
         self._listeners: dict[int, Any] = {}
@@ -271,7 +305,8 @@ class _Build:
 
     def _run(self) -> None:
         try:
-            volume = _build_volume(self)
+            with use_load_context(self.context):
+                volume = _build_volume(self)
         except BaseException as exc:
             if not isinstance(exc, LoadstoneError):
                 error: LoadstoneError = PluginError(
@@ -289,13 +324,17 @@ class _Build:
 
     # -- cancellation and waiters ------------------------------------------------------
     def cancel(self) -> None:
-        """Stop the build at its next check (the slices already loading carry on into the cache)."""
-        self._cancelled.set()
+        """Stop the build (the slices already loading carry on into the cache)."""
+        self.context.cancel(LoadCancelledError(f"the volume build of {describe(self.source)} was cancelled",
+                                               image_id=self.source.id))
 
     def check(self) -> None:
-        if self._cancelled.is_set():
-            raise LoadCancelledError(f"the volume build of {describe(self.source)} was cancelled",
-                                     image_id=self.source.id)
+        """Raise the build's cancellation, if any."""
+        self.context.check()
+
+    def pool_starved(self) -> None:
+        """Wake the slice loading: it goes around the request pool."""
+        self.starved.promise.cancel()  # settles the signal (a no-op once settled)
 
     def join(self, context: Any | None) -> int:
         """Count a waiter (and its load context, for progress); returns a token for :meth:`leave`."""
@@ -323,7 +362,7 @@ class _Build:
             context.report_progress(done, total)
 
     def _decache(self) -> None:
-        _forget(self.source.key)
+        _infos.pop(self.source.key)
         promise = self.promise
         if promise.done() and not promise.cancelled() and promise.exception() is None:
             promise.result().volume = None
@@ -361,11 +400,6 @@ def cached_volume(source: Source) -> Volume | None:
     return box.volume if isinstance(box, _VolumeBox) else None
 
 
-def volume_result(build: _Build, timeout: float | None = None) -> Volume | None:
-    """Wait for a build's volume (typed errors); None if the cache dropped it meanwhile (build again)."""
-    return unbox(build.load_object.result(timeout))
-
-
 def unbox(result: object) -> Volume | None:
     """The volume in a volume load's result; None once the cache has let go of it."""
     return result.volume if isinstance(result, _VolumeBox) else None
@@ -385,19 +419,44 @@ def get_volume(volume_or_series_id: str, timeout: float | None = None) -> Volume
     return source_volume(Source("volume" if registered else "series", volume_or_series_id), timeout)
 
 
-def source_volume(source: Source, timeout: float | None = None) -> Volume:
-    """The volume of a parsed source, built (and cached) if need be; see :func:`get_volume`."""
-    for _ in range(3):
+def source_volume(source: Source, timeout: float | None = None, *, image_id: str | None = None,
+                  request_type: str | None = None) -> Volume:
+    """The volume of a parsed source, built (and cached) if need be; see :func:`get_volume`.
+
+    The wait ends at ``timeout``, or at the current load's cancel or deadline.
+    A plane load passes its ``image_id`` (its errors name it) and its
+    ``request_type`` (it counts for the starvation guard while it waits).
+    """
+    context = loadstone.current_load()
+    last: LoadstoneError | None = None
+    for _ in range(_ATTEMPTS):
         build = acquire(source)
-        token = build.join(None)
+        if not build.promise.done():
+            token = build.join(context)
+            try:
+                with _guard.waiting(request_type):
+                    if not wait_done(build.promise, context, timeout):
+                        raise LoadTimeoutError(f"the volume of {describe(source)} was still building after "
+                                               f"{timeout:g} s", image_id=image_id or source.id)
+            finally:
+                build.leave(token)
         try:
-            volume = volume_result(build, timeout)
-        finally:
-            build.leave(token)
+            volume = unbox(build.load_object.result(0))
+        except LoadCancelledError as exc:  # all its waiters left (not this one: wait_done raised): again
+            last = exc
+            continue
+        except LoadstoneError as exc:
+            if image_id is None:
+                raise
+            raise rebrand(exc, image_id) from exc  # each waiting plane raises its own
         if volume is not None:
             return volume
-    raise LoadCancelledError(f"the volume of {describe(source)} kept leaving the cache before it could "
-                             "be used; raise the cache's maximum size", image_id=source.id)
+        # evicted a moment ago: build again
+    error = last or LoadCancelledError(f"the volume of {describe(source)} kept leaving the cache before "
+                                       "it could be used; raise the cache's maximum size")
+    if image_id is None and last is not None:
+        raise error
+    raise rebrand(error, image_id or source.id) from last
 
 
 # -- building ------------------------------------------------------------------------
@@ -406,43 +465,74 @@ def _check_budget(source: Source, geometry: VolumeGeometry, itemsize: int) -> No
                  "loadstone_mpr.config.max_volume_bytes")
 
 
-def _put(done: queue.SimpleQueue[tuple[int, ImageLoadObject]], n: int, load_object: ImageLoadObject) -> None:
-    done.put((n, load_object))
+def _slice_image(load_object: ImageLoadObject, image_id: str) -> Image:
+    image = load_object.result(0)  # a failed slice fails the volume with its typed error
+    if not isinstance(image, Image):
+        raise PluginError(f"slice {image_id!r} did not load as a loadstone.Image", image_id=image_id)
+    return image
 
 
 def _load_slices(ids: Sequence[str], build: _Build) -> list[Image]:
-    """Load the slices through the request pool (PREFETCH), reporting progress and honouring cancel."""
+    """Load the slices through the request pool (PREFETCH), reporting progress and honouring cancel.
+
+    Runs on the build's thread, with the build's context current: the wait
+    (:func:`loadstone.as_completed`) ends at the build's cancel.  When the
+    starvation guard signals, the remaining slices load around the pool.
+    """
     total = len(ids)
     loads = loadstone.load_images(ids, request_type="prefetch", priority=config.slice_priority)
-    done: queue.SimpleQueue[tuple[int, ImageLoadObject]] = queue.SimpleQueue()
+    positions: dict[int, list[int]] = {}
     for n, load_object in enumerate(loads):
-        load_object.add_done_callback(partial(_put, done, n))
+        positions.setdefault(id(load_object), []).append(n)
     images: list[Image | None] = [None] * total
-    remaining = total
-    bypassed = False
-    while remaining:
-        build.check()
-        try:
-            n, load_object = done.get(timeout=0.05)
-        except queue.Empty:
-            if not bypassed and _pool_starved():
-                bypassed = True
+    filled = 0
+    _guard.watch(build)
+    try:
+        # Breaking out drops the iterator, which closes it (and so unregisters its wake-up).
+        for load_object in loadstone.as_completed([*loads, build.starved]):
+            if load_object is build.starved:
                 _log.info("request pool full of planes waiting for %s; loading its slices directly",
                           describe(build.source))
-                for m in range(total):
-                    if images[m] is None and not loads[m].done():
-                        direct = _direct_load(ids[m])
-                        direct.add_done_callback(partial(_put, done, m))
-            continue
-        if images[n] is not None:
-            continue  # the second of a pooled and a direct load of one slice
-        image = load_object.result(0)
-        if not isinstance(image, Image):
-            raise PluginError(f"slice {ids[n]!r} did not load as a loadstone.Image", image_id=ids[n])
-        images[n] = image
-        remaining -= 1
-        build.progress(total - remaining, total)
+                _load_directly(ids, loads, images, build, filled)
+                break
+            for n in positions[id(load_object)]:
+                images[n] = _slice_image(load_object, ids[n])
+                filled += 1
+                build.progress(filled, total)
+            if filled == total:
+                break
+    finally:
+        _guard.unwatch(build)
     return cast(list[Image], images)
+
+
+def _load_directly(ids: Sequence[str], loads: Sequence[ImageLoadObject], images: list[Image | None],
+                   build: _Build, filled: int) -> None:
+    """Fill the remaining ``images`` through their scheme's loaders, outside the request pool.
+
+    Every direct load starts at once (idle workers take them); the build's
+    thread then runs each one that no worker took itself, so the volume
+    completes even when every worker thread is held by a waiting plane.
+    """
+    total = len(ids)
+    direct = [None if images[n] is not None or loads[n].done() else _direct_load(ids[n])
+              for n in range(total)]
+    try:
+        for n, load_object in enumerate(direct):
+            if images[n] is not None:
+                continue
+            if load_object is None:  # its pooled load finished meanwhile
+                load_object = loads[n]
+            elif not load_object.done() and load_object.run_inline is not None:
+                load_object.run_inline()  # runs it here unless a worker has it already
+            wait_done(load_object.promise, build.context)
+            images[n] = _slice_image(load_object, ids[n])
+            filled += 1
+            build.progress(filled, total)
+    finally:
+        for load_object in direct:
+            if load_object is not None:
+                load_object.cancel()  # the rest, after a failure or a cancel (no-op when done)
 
 
 def _build_volume(build: _Build) -> Volume:
@@ -477,11 +567,3 @@ def _build_volume(build: _Build) -> Volume:
     build.check()
     return stack_volume(source.key, images, geometry, max_bytes=config.max_volume_bytes, where=where,
                         limit_name="loadstone_mpr.config.max_volume_bytes", check=build.check)
-
-
-def plane_error(error: LoadstoneError, image_id: str) -> LoadstoneError:
-    """A copy of a volume's error that names the plane, so each waiting plane raises its own."""
-    fresh = copy.copy(error)
-    fresh.image_id = image_id
-    fresh.__cause__ = error
-    return fresh

@@ -12,6 +12,7 @@ from typing import Any
 from loadstone import hookimpl
 
 from ._grammar import SCHEME, is_mpr_id
+from .config import config
 
 __all__ = [
     "loadstone_image_loaders",
@@ -26,7 +27,7 @@ _Provider = Callable[[str, str], Any]
 @hookimpl
 def loadstone_image_loaders() -> Mapping[str, Any]:
     """Claim the ``mpr`` scheme."""
-    from ._loader import load_mpr
+    from .loader import load_mpr
 
     return {SCHEME: load_mpr}
 
@@ -34,7 +35,7 @@ def loadstone_image_loaders() -> Mapping[str, Any]:
 @hookimpl
 def loadstone_metadata_providers() -> Iterable[tuple[_Provider, int]]:
     """Answer metadata modules for ``mpr:`` ids (priority 0)."""
-    from ._metadata import metadata_provider
+    from .metadata import metadata_provider
 
     return [(metadata_provider, 0)]
 
@@ -44,7 +45,7 @@ def loadstone_series_image_ids(series_id: str) -> list[str] | None:
     """Expand ``mpr:<axial|sagittal|coronal>;…;series=…`` into the ids of every plane of that stack."""
     if not is_mpr_id(series_id):
         return None
-    from ._loader import stack_image_ids
+    from .loader import stack_image_ids
 
     return stack_image_ids(series_id)
 
@@ -53,8 +54,6 @@ def loadstone_series_image_ids(series_id: str) -> list[str] | None:
 def loadstone_plugin_details() -> Mapping[str, str]:
     """What ``loadstone plugins`` shows about MPR."""
     import importlib.util
-
-    from ._config import config
 
     # Said without importing numba: `loadstone plugins` should stay quick.
     has_numba = importlib.util.find_spec("numba") is not None

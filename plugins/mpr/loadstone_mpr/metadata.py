@@ -18,8 +18,9 @@ import numpy as np
 
 import loadstone
 from loadstone import LoadstoneError
+from loadstone.geometry import VolumeGeometry
 
-from ._geometry import PlaneGrid, VolumeGeometry, plane_grid
+from ._geometry import PlaneGrid, plane_grid
 from ._grammar import MprSpec, is_mpr_id, parse_mpr_id
 from ._reslice import exact_slices, output_dtype
 from ._volume import Volume, cached_volume, source_info
