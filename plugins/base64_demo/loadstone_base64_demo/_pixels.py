@@ -16,21 +16,21 @@ from __future__ import annotations
 import base64
 import binascii
 import math
-import threading
 import zlib
 from importlib import resources
 
 import numpy as np
 
 from loadstone import InvalidImageError
+from loadstone.toolkit import SingleFlight
 
 from ._series import SeriesSpec
 
 __all__ = ["clear", "decode", "encode", "read_slice", "read_volume"]
 
 _PACKAGE = __name__.rpartition(".")[0]
-_lock = threading.Lock()
 _volumes: dict[str, np.ndarray] = {}
+_decodes: SingleFlight[str, np.ndarray] = SingleFlight()
 
 
 def encode(array: np.ndarray, spec: SeriesSpec) -> bytes:
@@ -71,23 +71,29 @@ def _read_text(spec: SeriesSpec) -> bytes:
 
 
 def read_volume(spec: SeriesSpec) -> np.ndarray:
-    """The whole decoded series, read-only; decoded once per process, thread-safely."""
+    """The whole decoded series, read-only; decoded once per process, thread-safely.
+
+    Concurrent first loads of a series share one decode (each waits on its
+    own terms: its cancel or deadline ends its wait, not the decode).
+    """
     volume = _volumes.get(spec.name)
     if volume is None:
-        with _lock:  # one decode even when many threads ask at once
-            volume = _volumes.get(spec.name)
-            if volume is None:
-                volume = decode(_read_text(spec), spec)
-                _volumes[spec.name] = volume
+        volume = _decodes.do(spec.name, lambda: _decode_once(spec))
+    return volume
+
+
+def _decode_once(spec: SeriesSpec) -> np.ndarray:
+    volume = _volumes.get(spec.name)  # stored by a decode that ended a moment ago
+    if volume is None:
+        volume = _volumes[spec.name] = decode(_read_text(spec), spec)
     return volume
 
 
 def read_slice(spec: SeriesSpec, index: int) -> np.ndarray:
     """A writable copy of slice ``index`` (see the module docstring for why a copy)."""
-    return read_volume(spec)[index].copy()
+    return np.array(read_volume(spec)[index], copy=True)
 
 
 def clear() -> None:
     """Forget the decoded volumes (they are decoded again on next use)."""
-    with _lock:
-        _volumes.clear()
+    _volumes.clear()

@@ -2,8 +2,9 @@
 
 Nothing is synthesised and nothing touches the network: the slice comes out
 of the decoded embedded volume (see :mod:`._pixels`).  The core's
-:func:`loadstone.image_loader` runs the function off the caller's thread and
-wraps it in an ``ImageLoadObject``, as every loader must return.
+:func:`loadstone.image_loader` makes the plain function a loader that
+returns an ``ImageLoadObject`` at once, as every loader must, and runs it as
+the load (on a worker thread, or on the caller's when the caller waits).
 """
 
 from __future__ import annotations
@@ -13,9 +14,11 @@ from collections.abc import Mapping
 from typing import Any
 
 from loadstone import Image, image_loader
+from loadstone.toolkit import sleep
 
 from ._ids import parse_image_id
 from ._pixels import read_slice
+from .config import config
 
 __all__ = ["load_example", "load_example_image"]
 
@@ -24,8 +27,13 @@ def load_example_image(image_id: str, options: Mapping[str, Any]) -> Image:
     """Build the Image for a demo id, synchronously; bad ids raise ``InvalidImageError``.
 
     ``options`` are accepted for the loader signature; the demo needs none.
+    With ``config.latency`` set, the load first waits that long (ended early
+    by its cancel or deadline, which it then raises).
     """
     spec, index = parse_image_id(image_id)
+    latency = config.get().latency
+    if latency:
+        sleep(latency)
     started = time.perf_counter()
     pixels = read_slice(spec, index)
     decode_ms = (time.perf_counter() - started) * 1000.0

@@ -1,7 +1,7 @@
 """The pluggy hooks that the ``loadstone`` entry point ``base64_demo`` names.
 
-Kept to wiring only: the loader, the metadata provider and the series
-expansion live in their own modules.
+Wiring only, and cheap to import: the loader and the metadata provider
+(numpy, the core's load machinery) are imported when a hook is first called.
 """
 
 from __future__ import annotations
@@ -13,8 +13,6 @@ from loadstone import hookimpl
 
 from ._ids import SCHEME, parse_series_id
 from ._series import SERIES
-from .loader import load_example
-from .metadata import metadata_provider
 
 __all__ = [
     "loadstone_image_loaders",
@@ -31,12 +29,16 @@ _Provider = Callable[[str, str], Any]
 @hookimpl
 def loadstone_image_loaders() -> Mapping[str, _Loader]:
     """Claim the ``example`` scheme."""
+    from .loader import load_example
+
     return {SCHEME: load_example}
 
 
 @hookimpl
 def loadstone_metadata_providers() -> Iterable[tuple[_Provider, int]]:
     """Answer metadata modules for ``example:`` ids, at the default priority 0."""
+    from .metadata import metadata_provider
+
     return [(metadata_provider, 0)]
 
 
@@ -55,10 +57,16 @@ def loadstone_series_image_ids(series_id: str) -> list[str] | None:
 
 @hookimpl
 def loadstone_plugin_details() -> Mapping[str, str]:
-    """What ``loadstone plugins`` shows: the series this plugin serves."""
-    return {
+    """What ``loadstone plugins`` shows: the series this plugin serves, and the simulated latency."""
+    from .config import config
+
+    details = {
         "series": ", ".join(
             f"{spec.series_id} ({spec.modality}, {spec.slices} x {spec.rows}x{spec.columns})"
             for spec in SERIES.values()
         )
     }
+    latency = config.get().latency
+    if latency:
+        details["latency"] = f"{latency:g} s per load (simulated)"
+    return details
