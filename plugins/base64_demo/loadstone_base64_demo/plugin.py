@@ -10,11 +10,14 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from loadstone import hookimpl
+from loadstone.config import PluginConfig
 
 from ._ids import SCHEME, parse_series_id
 from ._series import SERIES
+from .config import config
 
 __all__ = [
+    "loadstone_plugin_config",
     "loadstone_image_loaders",
     "loadstone_metadata_providers",
     "loadstone_plugin_details",
@@ -58,8 +61,6 @@ def loadstone_series_image_ids(series_id: str) -> list[str] | None:
 @hookimpl
 def loadstone_plugin_details() -> Mapping[str, str]:
     """What ``loadstone plugins`` shows: the series this plugin serves, and the simulated latency."""
-    from .config import config
-
     details = {
         "series": ", ".join(
             f"{spec.series_id} ({spec.modality}, {spec.slices} x {spec.rows}x{spec.columns})"
@@ -70,3 +71,9 @@ def loadstone_plugin_details() -> Mapping[str, str]:
     if latency:
         details["latency"] = f"{latency:g} s per load (simulated)"
     return details
+
+
+@hookimpl
+def loadstone_plugin_config() -> PluginConfig[Any]:
+    """The plugin's settings, for ``loadstone --set base64_demo.<setting>=<value>``."""
+    return config

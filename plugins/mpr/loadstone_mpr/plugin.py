@@ -10,11 +10,13 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from loadstone import hookimpl
+from loadstone.config import PluginConfig
 
 from ._grammar import SCHEME, is_mpr_id
 from .config import config
 
 __all__ = [
+    "loadstone_plugin_config",
     "loadstone_image_loaders",
     "loadstone_metadata_providers",
     "loadstone_series_image_ids",
@@ -63,3 +65,9 @@ def loadstone_plugin_details() -> Mapping[str, str]:
         "engine": engine,
         "max volume": f"{config.max_volume_bytes / 2**30:g} GiB",
     }
+
+
+@hookimpl
+def loadstone_plugin_config() -> PluginConfig[Any]:
+    """The plugin's settings, for ``loadstone --set mpr.<setting>=<value>``."""
+    return config

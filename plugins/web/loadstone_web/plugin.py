@@ -10,10 +10,11 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from loadstone import hookimpl
+from loadstone.config import PluginConfig
 
 from .config import config
 
-__all__ = ["loadstone_image_loaders", "loadstone_plugin_details"]
+__all__ = ["loadstone_image_loaders", "loadstone_plugin_config", "loadstone_plugin_details"]
 
 _Loader = Callable[[str, Mapping[str, Any]], Any]
 
@@ -41,3 +42,9 @@ def loadstone_plugin_details() -> Mapping[str, str]:
         "max pixels": str(settings.max_pixels),
         "web:file:": files,
     }
+
+
+@hookimpl
+def loadstone_plugin_config() -> PluginConfig[Any]:
+    """The plugin's settings, for ``loadstone --set web.<setting>=<value>``."""
+    return config
