@@ -51,9 +51,5 @@ def index_of_positions(affine: np.ndarray, positions: np.ndarray) -> np.ndarray:
 
 
 def has_scheme(scheme: str) -> bool:
-    """True when ``scheme`` loads: a registration or an installed plugin (imported now) serves it."""
-    try:
-        loadstone.get_image_loader(scheme)
-    except loadstone.LoadstoneError:
-        return False
-    return True
+    """True when an installed plugin (or a registration) serves ``scheme`` (imports no plugin)."""
+    return scheme in loadstone.scheme_distributions()

@@ -13,7 +13,9 @@ Each exists once, here, so a plugin never writes its own:
   before allocation;
 * :func:`parse_int` — bounded ASCII integers from ids and headers;
 * :func:`check_name` / :func:`did_you_mean` — typos of option, query-key,
-  event and module names caught with a suggestion.
+  event and module names caught with a suggestion;
+* :func:`lazy_exports` — a package's heavier names imported on first access,
+  so that importing it (and its ``plugin.py``) stays cheap.
 
 HTTP has its own package, :mod:`loadstone.http` (``http.fetch(url, options)``
 turns load options into a request), and plugin settings :mod:`loadstone.config`.
@@ -23,6 +25,7 @@ from __future__ import annotations
 
 from .files import FileData, RootPolicy, open_regular, read_file
 from .lru import LRUCache
+from .modules import lazy_exports
 from .names import check_name, check_names, close_match, did_you_mean
 from .numbers import is_ascii_int, parse_int
 from .singleflight import SingleFlight
@@ -45,6 +48,7 @@ __all__ = [
     "did_you_mean",
     "distance_along",
     "is_ascii_int",
+    "lazy_exports",
     "open_regular",
     "order_in_space",
     "parse_int",

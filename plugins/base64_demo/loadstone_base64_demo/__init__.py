@@ -13,8 +13,9 @@ the loader and the metadata provider (numpy) on first use of their names.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from loadstone.toolkit import lazy_exports
 
 from ._series import SERIES
 from .config import Settings, config
@@ -32,16 +33,4 @@ SERIES_IDS: tuple[str, ...] = tuple(spec.series_id for spec in SERIES.values())
 
 # Names imported on first access (they pull in numpy and the core's load machinery).
 _LAZY = {"load_example": ".loader", "load_example_image": ".loader", "metadata_provider": ".metadata"}
-
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'loadstone_base64_demo' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module, __name__), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY)

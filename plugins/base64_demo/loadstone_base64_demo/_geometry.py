@@ -9,8 +9,12 @@ metadata cannot disagree.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import numpy as np
+from loadstone.toolkit import distance_along, slice_normal
+
+if TYPE_CHECKING:
+    import numpy as np
 
 __all__ = ["Geometry", "Vector"]
 
@@ -43,7 +47,8 @@ class Geometry:
     @property
     def normal(self) -> Vector:
         """Unit slice normal, ``row_cosines x column_cosines``; slice index grows along it."""
-        n = np.cross(np.asarray(self.row_cosines), np.asarray(self.column_cosines))
+        n = slice_normal(self.orientation)
+        assert n is not None, "the catalogue's orientations are orthonormal"
         return (_clean(n[0]), _clean(n[1]), _clean(n[2]))
 
     @property
@@ -58,7 +63,9 @@ class Geometry:
 
     def slice_location(self, index: int) -> float:
         """Signed distance of slice ``index`` along the normal from the origin (DICOM Slice Location)."""
-        return _clean(round(float(np.dot(self.position(index), self.normal)), 6))
+        distance = distance_along(self.normal, self.position(index))
+        assert distance is not None
+        return _clean(round(distance, 6))
 
     def voxel_positions(self, slices: int, rows: int, columns: int) -> np.ndarray:
         """Patient coordinates of every voxel centre, shape ``(slices, rows, columns, 3)``.
@@ -66,6 +73,8 @@ class Geometry:
         The data generator samples its phantoms here, so the pixels are
         exactly where :meth:`position` says they are.
         """
+        import numpy as np  # only the generator needs it
+
         k = np.arange(slices, dtype=np.float64)[:, None, None, None]
         r = np.arange(rows, dtype=np.float64)[None, :, None, None]
         c = np.arange(columns, dtype=np.float64)[None, None, :, None]

@@ -17,8 +17,9 @@ once, the volume and reslice machinery (numpy) on first use of their names.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from loadstone.toolkit import lazy_exports
 
 from ._grammar import MprSpec, Source, parse_mpr_id
 from .config import Config, Settings, config
@@ -58,16 +59,4 @@ _LAZY = {
     "PlaneGrid": "._geometry",
     "VolumeGeometry": "loadstone.geometry",
 }
-
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'loadstone_mpr' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module, __name__), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY)

@@ -21,8 +21,9 @@ the decoder (numpy, Pillow, urllib3) on first use of their names.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from loadstone.toolkit import lazy_exports
 
 from ._sniff import KNOWN_FORMATS
 from .config import DEFAULT_FORMATS, DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, Settings, WebConfig, config
@@ -53,19 +54,7 @@ __all__ = [
 
 # Names imported on first access (they pull in numpy and the core's load machinery).
 _LAZY = {"decode": "._decode", "SCHEMES": ".loader", "load_web": ".loader", "load_web_image": ".loader"}
-
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'loadstone_web' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module, __name__), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY)
 
 
 def decode_bytes(
