@@ -27,11 +27,6 @@ from .helpers import AXIAL, affine_of
 _numbers = itertools.count()
 
 
-@loadstone.image_loader
-def _retired(image_id: str, options: Mapping[str, Any]) -> loadstone.Image:
-    raise loadstone.UnknownSchemeError("this synthetic series was torn down", image_id=image_id)
-
-
 @dataclass
 class SynthSeries:
     """A registered synthetic series."""
@@ -171,9 +166,7 @@ class SynthFactory:
 
     def close(self) -> None:
         for scheme in self._schemes:
-            # loadstone has no public way to drop a registration: retire the scheme instead
-            # (its loads fail, and the loader's closure, holding the test volume, is freed).
-            loadstone.register_image_loader(scheme, _retired)
+            loadstone.unregister_image_loader(scheme)
         for provider in self._providers:
             loadstone.metadata.remove_provider(provider)
         for volume_id in self._volumes:

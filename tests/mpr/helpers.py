@@ -52,4 +52,4 @@ def index_of_positions(affine: np.ndarray, positions: np.ndarray) -> np.ndarray:
 
 def has_scheme(scheme: str) -> bool:
     """True when an installed plugin (or a registration) serves ``scheme`` (imports no plugin)."""
-    return scheme in loadstone.scheme_distributions()
+    return scheme in loadstone.schemes()
