@@ -15,8 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from loadstone_wado import config, decode_pool, dicomfile, file_manager
+from loadstone_wado import config, dicomfile, file_manager
 from loadstone_wado.part10 import dataset_cache
+from loadstone_wado.pixels import pool as decode_pool
 
 
 @pytest.fixture(autouse=True)

@@ -133,7 +133,7 @@ def test_fast_parser_declines_what_it_does_not_handle(testdata: Callable[[str], 
 
 def test_deferred_pixel_data_is_a_view_of_the_source(synthetic_files: Callable[..., list[Path]]) -> None:
     from loadstone_wado import _synthetic
-    from loadstone_wado._pixels.frames import pixel_buffer
+    from loadstone_wado.pixels.frames import pixel_buffer
 
     buffer_io = io.BytesIO()
     _synthetic.ct_dataset(0, 256, 256).save_as(buffer_io, enforce_file_format=True)  # 128 KiB of pixels

@@ -288,9 +288,9 @@ def test_unknown_syntax_is_unsupported() -> None:
 
 
 def test_missing_decoder_names_the_package(monkeypatch: pytest.MonkeyPatch) -> None:
-    from loadstone_wado._pixels import codecs
+    from loadstone_wado.pixels import backends
 
-    monkeypatch.setattr(codecs, "_installed_plugins", lambda uid: ())
+    monkeypatch.setattr(backends, "available", lambda uid: ())
     description = PixelDescription(rows=2, columns=2)
     with pytest.raises(loadstone.UnsupportedError, match="pyjpegls"):
         decode_frame(bytes(8), description, JPEGLSLossless, image_id="x")

@@ -19,8 +19,9 @@ from pydicom.encaps import generate_frames
 from pydicom.uid import JPEG2000Lossless, JPEGLSLossless, RLELossless
 
 import loadstone
-from loadstone_wado import _synthetic, config, decode_pool
+from loadstone_wado import _synthetic, config
 from loadstone_wado.pixels import PixelDescription, image_from_frame
+from loadstone_wado.pixels import pool as decode_pool
 
 
 def _frame(path: Path) -> tuple[bytes, PixelDescription, np.ndarray]:

@@ -275,7 +275,7 @@ def _numbers(value: Any, count: int) -> list[float] | None:
 
 def _frame_geometry(ds: Dataset, frames: int) -> list[tuple[list[float] | None, list[float] | None]]:
     """(position, orientation) per frame, from functional groups when present."""
-    from ._attributes import DatasetAttributes, frame_value
+    from .dicom.attributes import DatasetAttributes, frame_value
 
     source = DatasetAttributes(ds)
     result = []

@@ -35,6 +35,9 @@ from loadstone import (
     ResourceLimitError,
 )
 
+from .dicom.provenance import NBYTES_ATTRIBUTE as _NBYTES_ATTRIBUTE
+from .dicom.provenance import SIGNATURE_ATTRIBUTE, SOURCE_ATTRIBUTE
+
 if TYPE_CHECKING:
     from pydicom.dataset import Dataset
 
@@ -49,12 +52,6 @@ __all__ = [
 
 _PREAMBLE = 128
 _HEADER_BYTES = 4096  # assumed for the parsed header when the source size is unknown
-_NBYTES_ATTRIBUTE = "_loadstone_nbytes"
-#: Where the parsed object's bytes are kept: Pixel Data is left unread by the parser
-#: (deferred) and taken from here as a zero-copy view (see ``_pixels.frames.pixel_buffer``).
-SOURCE_ATTRIBUTE = "_loadstone_source"
-#: (mtime_ns, size) of a file when it was read, to notice a file replaced since.
-SIGNATURE_ATTRIBUTE = "_loadstone_signature"
 #: Elements longer than this are not copied out of the source while parsing.
 _DEFER_BYTES = 64 * 1024
 _DEFLATED = "1.2.840.10008.1.2.1.99"

@@ -55,9 +55,9 @@ def loadstone_series_image_ids(series_id: str) -> list[str] | None:
 @hookimpl
 def loadstone_plugin_details() -> Mapping[str, str]:
     """For ``loadstone plugins``: the decodable transfer syntaxes, the decoder used, the pool."""
-    from ._pixels.codecs import NATIVE_SYNTAXES, syntax_name
-    from .decode_pool import describe as describe_pool
+    from .dicom.syntaxes import NATIVE_SYNTAXES, syntax_name
     from .pixels import available_transfer_syntaxes
+    from .pixels.pool import describe as describe_pool
 
     syntaxes = available_transfer_syntaxes()
     native = ", ".join(sorted(uid for uid in syntaxes if uid in NATIVE_SYNTAXES))

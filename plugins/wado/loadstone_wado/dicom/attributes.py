@@ -1,46 +1,120 @@
 """One read-only view of DICOM attributes over a pydicom Dataset or a DICOM JSON object.
 
-The pixel description and the metadata modules are written once against
-this view, so a Part 10 header and a DICOM JSON answer give identical results.
-Values come out as plain Python: ``int``/``float``/``str`` for one value,
-lists for several, ``None`` when absent or empty.
+The pixel description, the metadata modules, series ordering and the
+WADO-RS client all read attributes through :class:`Attributes`, so a Part 10
+header and a DICOM JSON answer (PS3.18 F.2) give identical results.  Values
+come out as plain Python: ``int``/``float``/``str`` for one value, lists for
+several, ``None`` when absent or empty.  The typed readers (:meth:`~Attributes.text`,
+:meth:`~Attributes.number`, :meth:`~Attributes.numbers`) never fail on an odd
+value: an unreadable value reads as the default.
 """
 
 from __future__ import annotations
 
+import base64
 import functools
 import math
 import struct
+from abc import ABC, abstractmethod
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any
 
-if TYPE_CHECKING:
-    from pydicom.dataset import Dataset
+from pydicom.datadict import dictionary_VR, tag_for_keyword
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.multival import MultiValue
+from pydicom.uid import ExplicitVRLittleEndian
+from pydicom.valuerep import DSfloat, PersonName
 
-    from ._pixels.description import PaletteLUT
-
-__all__ = ["Attributes", "DatasetAttributes", "JsonAttributes", "frame_value", "frame_item"]
+__all__ = [
+    "Attributes",
+    "DatasetAttributes",
+    "FileAttributes",
+    "JsonAttributes",
+    "frame_item",
+    "frame_value",
+    "json_tag",
+    "decode_inline_binary",
+]
 
 _PIXEL_TAGS = {0x7FE00010: "PixelData", 0x7FE00008: "FloatPixelData", 0x7FE00009: "DoubleFloatPixelData"}
-_JSON_PIXEL_TAGS = {"7FE00010": "PixelData", "7FE00008": "FloatPixelData", "7FE00009": "DoubleFloatPixelData"}
+_PALETTE_DESCRIPTOR = "RedPaletteColorLookupTableDescriptor"
 
 
-class Attributes(Protocol):
-    """What the pixel description and the metadata modules read."""
+class Attributes(ABC):
+    """What the pixel description, the metadata modules and the WADO client read."""
 
-    def get(self, keyword: str) -> Any: ...
-    def sequence(self, keyword: str) -> list[Attributes]: ...
-    def functional_groups(self) -> tuple[list[Attributes], list[Attributes]]: ...
-    def pixel_keyword(self) -> str | None: ...
-    def pixel_vr(self) -> str | None: ...
-    def palette(self) -> PaletteLUT | None: ...
+    __slots__ = ("_groups",)
+
+    def __init__(self) -> None:
+        self._groups: tuple[list[Attributes], list[Attributes]] | None = None
+
+    # -- what each source answers ----------------------------------------------
+    @abstractmethod
+    def get(self, keyword: str) -> Any:
+        """The value of ``keyword`` as plain Python, or None."""
+
+    @abstractmethod
+    def sequence(self, keyword: str) -> list[Attributes]:
+        """The items of a sequence (``[]`` when absent)."""
+
+    @abstractmethod
+    def pixel_keyword(self) -> str | None:
+        """``PixelData``, ``FloatPixelData`` or ``DoubleFloatPixelData``: whichever is present."""
+
+    @abstractmethod
+    def pixel_vr(self) -> str | None:
+        """The VR of the pixel data element, when known."""
+
+    @abstractmethod
+    def palette_dataset(self) -> Dataset | None:
+        """A dataset holding the Palette Color Lookup Table elements, or None when they are absent."""
+
+    # -- shared ----------------------------------------------------------------
+    def functional_groups(self) -> tuple[list[Attributes], list[Attributes]]:
+        """(Per-Frame items, Shared items), looked up once per view."""
+        if self._groups is None:
+            self._groups = (self.sequence("PerFrameFunctionalGroupsSequence"),
+                            self.sequence("SharedFunctionalGroupsSequence"))
+        return self._groups
+
+    def text(self, keyword: str, default: str | None = None) -> str | None:
+        """The first value as a stripped string, else ``default``."""
+        value = self.get(keyword)
+        if isinstance(value, list):
+            value = value[0] if value else None
+        if value is None or isinstance(value, (Mapping, list)):
+            return default
+        result = str(value).strip()
+        return result or default
+
+    def numbers(self, keyword: str) -> list[float]:
+        """Every value as a finite float; ``[]`` if any is unreadable."""
+        value = self.get(keyword)
+        if value is None:
+            return []
+        result: list[float] = []
+        for item in value if isinstance(value, list) else [value]:
+            try:
+                number = float(item)
+            except (TypeError, ValueError):
+                return []
+            if not math.isfinite(number):
+                return []
+            result.append(number)
+        return result
+
+    def number(self, keyword: str, default: float | None = None) -> float | None:
+        """The first value as a finite float (IS/DS may be text), else ``default``."""
+        found = self.numbers(keyword)
+        return found[0] if found else default
+
+    def number_of_frames(self) -> int:
+        """(0028,0008) Number of Frames, 1 when absent or unreadable."""
+        return max(1, int(self.number("NumberOfFrames", 1.0) or 1.0))
 
 
 def _plain(value: Any) -> Any:
     """pydicom value types (MultiValue, DSfloat, IS, PersonName, UID) as plain Python."""
-    from pydicom.multival import MultiValue
-    from pydicom.valuerep import DSfloat, PersonName
-
     if value is None:
         return None
     if isinstance(value, (MultiValue, list, tuple)):
@@ -63,15 +137,19 @@ def _plain(value: Any) -> Any:
 
 @functools.cache
 def _tag_int(keyword: str) -> int | None:
-    from pydicom.datadict import tag_for_keyword
+    tag: int | None = tag_for_keyword(keyword)
+    return tag
 
-    return tag_for_keyword(keyword)
+
+@functools.cache
+def json_tag(keyword: str) -> str | None:
+    """The DICOM JSON key of ``keyword`` (``"00280010"`` for Rows), or None when unknown."""
+    tag = _tag_int(keyword)
+    return None if tag is None else f"{tag:08X}"
 
 
 @functools.cache
 def _dictionary_vr(tag: int) -> str | None:
-    from pydicom.datadict import dictionary_VR
-
     try:
         return str(dictionary_VR(tag))
     except KeyError:
@@ -90,13 +168,23 @@ def _number_text(text: str, integer: bool) -> Any:
     try:
         return int(text) if integer else float(text)
     except ValueError:
-        try:
-            number = float(text)
-        except ValueError:
-            return text  # kept as text so an error message can show it
-        if integer:
-            return int(number) if number.is_integer() else text
-        return number
+        return _integer_or_text(text) if integer else _float_or_text(text)
+
+
+def _float_or_text(text: str) -> Any:
+    try:
+        return float(text)
+    except ValueError:
+        return text  # kept as text so an error message can show it
+
+
+def _integer_or_text(item: Any) -> Any:
+    """An integral number as int (``"2.0"`` too), anything else as text."""
+    try:
+        number = float(item)
+    except (TypeError, ValueError):
+        return str(item)
+    return int(number) if number.is_integer() else str(item)
 
 
 def _raw_value(raw: Any) -> Any:
@@ -143,18 +231,18 @@ def _raw_value(raw: Any) -> Any:
     return _MISSING
 
 
-class DatasetAttributes:
+class DatasetAttributes(Attributes):
     """:class:`Attributes` over a pydicom Dataset (or a sequence item)."""
 
-    __slots__ = ("ds", "_elements", "_groups")
+    __slots__ = ("ds", "_elements")
 
     def __init__(self, ds: Dataset) -> None:
+        super().__init__()
         self.ds = ds
         # pydicom keeps elements in ``Dataset._dict`` (tag -> raw or converted element);
         # reading it directly skips ``get_item``'s Tag() conversion on this hot path.
         elements = getattr(ds, "_dict", None)
         self._elements: Any = elements if isinstance(elements, dict) else None
-        self._groups: tuple[list[Attributes], list[Attributes]] | None = None
 
     def _element(self, tag: int) -> Any:
         if self._elements is not None:
@@ -163,13 +251,6 @@ class DatasetAttributes:
             return self.ds.get_item(tag)
         except (KeyError, ValueError, TypeError):
             return None
-
-    def functional_groups(self) -> tuple[list[Attributes], list[Attributes]]:
-        """(Per-Frame items, Shared items), looked up once per wrapper."""
-        if self._groups is None:
-            self._groups = (self.sequence("PerFrameFunctionalGroupsSequence"),
-                            self.sequence("SharedFunctionalGroupsSequence"))
-        return self._groups
 
     def get(self, keyword: str) -> Any:
         tag = _tag_int(keyword)
@@ -185,13 +266,6 @@ class DatasetAttributes:
         try:
             return _plain(self.ds[tag].value)
         except (KeyError, ValueError, TypeError, OverflowError):
-            return None
-
-    def raw_text(self, keyword: str) -> str | None:
-        """The value as text even when it does not convert (for error messages)."""
-        try:
-            return str(self.ds[keyword].value)
-        except Exception:
             return None
 
     def sequence(self, keyword: str) -> list[Attributes]:
@@ -219,41 +293,39 @@ class DatasetAttributes:
                 return str(element.VR) if element.VR else _dictionary_vr(tag)
         return None
 
-    def palette(self) -> PaletteLUT | None:
-        from ._pixels.description import PaletteLUT
-
-        if "RedPaletteColorLookupTableDescriptor" not in self.ds:
-            return None
-        return PaletteLUT.from_dataset(self.ds)
+    def palette_dataset(self) -> Dataset | None:
+        return self.ds if _PALETTE_DESCRIPTOR in self.ds else None
 
 
-def _tag_of(keyword: str) -> str | None:
-    from pydicom.datadict import tag_for_keyword
+class FileAttributes(DatasetAttributes):
+    """A Part 10 dataset whose file meta keywords (the transfer syntax) answer too."""
 
-    tag = tag_for_keyword(keyword)
-    return None if tag is None else f"{tag:08X}"
+    __slots__ = ("meta",)
+
+    def __init__(self, ds: Dataset) -> None:
+        super().__init__(ds)
+        meta = getattr(ds, "file_meta", None)
+        self.meta = DatasetAttributes(meta) if meta is not None else None
+
+    def get(self, keyword: str) -> Any:
+        if keyword.startswith(("TransferSyntax", "MediaStorage", "ImplementationClass")):
+            return self.meta.get(keyword) if self.meta is not None else None
+        return super().get(keyword)
 
 
-class JsonAttributes:
+class JsonAttributes(Attributes):
     """:class:`Attributes` over a DICOM JSON object (PS3.18 F.2)."""
 
-    __slots__ = ("attrs", "_groups")
+    __slots__ = ("attrs",)
 
     def __init__(self, attrs: Mapping[str, Any]) -> None:
         if not isinstance(attrs, Mapping):
             raise TypeError(f"DICOM JSON must be a mapping of tag to attribute, got {type(attrs).__name__}")
+        super().__init__()
         self.attrs = attrs
-        self._groups: tuple[list[Attributes], list[Attributes]] | None = None
-
-    def functional_groups(self) -> tuple[list[Attributes], list[Attributes]]:
-        """(Per-Frame items, Shared items), looked up once per wrapper."""
-        if self._groups is None:
-            self._groups = (self.sequence("PerFrameFunctionalGroupsSequence"),
-                            self.sequence("SharedFunctionalGroupsSequence"))
-        return self._groups
 
     def _entry(self, keyword: str) -> Mapping[str, Any] | None:
-        tag = _tag_of(keyword)
+        tag = json_tag(keyword)
         if tag is None:
             return None
         entry = self.attrs.get(tag)
@@ -283,26 +355,22 @@ class JsonAttributes:
         return [JsonAttributes(item) for item in values if isinstance(item, Mapping)]
 
     def pixel_keyword(self) -> str | None:
-        for tag, keyword in _JSON_PIXEL_TAGS.items():
-            if tag in self.attrs or tag.lower() in self.attrs:
+        for tag, keyword in _PIXEL_TAGS.items():
+            key = f"{tag:08X}"
+            if key in self.attrs or key.lower() in self.attrs:
                 return keyword
         return None
 
     def pixel_vr(self) -> str | None:
-        for tag in _JSON_PIXEL_TAGS:
-            entry = self.attrs.get(tag)
+        for tag in _PIXEL_TAGS:
+            entry = self.attrs.get(f"{tag:08X}")
             if isinstance(entry, Mapping) and isinstance(entry.get("vr"), str):
                 return str(entry["vr"])
         return None
 
-    def palette(self) -> PaletteLUT | None:
-        """The palette when its LUT data is inline; None when it is only bulk data."""
-        from pydicom.dataset import Dataset, FileMetaDataset
-        from pydicom.uid import ExplicitVRLittleEndian
-
-        from ._pixels.description import PaletteLUT, decode_inline_binary
-
-        descriptor = self.get("RedPaletteColorLookupTableDescriptor")
+    def palette_dataset(self) -> Dataset | None:
+        """The palette elements when the LUT data is inline; None when it is only bulk data."""
+        descriptor = self.get(_PALETTE_DESCRIPTOR)
         if not isinstance(descriptor, list) or len(descriptor) != 3:
             return None
         ds = Dataset()
@@ -319,7 +387,7 @@ class JsonAttributes:
                     setattr(ds, keyword, data)
         if "RedPaletteColorLookupTableData" not in ds and "SegmentedRedPaletteColorLookupTableData" not in ds:
             return None
-        return PaletteLUT.from_dataset(ds)
+        return ds
 
 
 def _json_value(item: Any, vr: Any) -> Any:
@@ -339,14 +407,20 @@ def _json_value(item: Any, vr: Any) -> Any:
         try:
             return int(item)
         except (TypeError, ValueError):
-            try:
-                number = float(item)
-            except (TypeError, ValueError):
-                return str(item)
-            return int(number) if number.is_integer() else str(item)
+            return _integer_or_text(item)
     if isinstance(item, str):
         return item.strip() or None
     return item
+
+
+def decode_inline_binary(value: Any) -> bytes | None:
+    """Bytes of a DICOM JSON ``InlineBinary`` (base64) value, or None."""
+    if isinstance(value, str):
+        try:
+            return base64.b64decode(value, validate=False)
+        except ValueError:
+            return None
+    return None
 
 
 def frame_item(source: Attributes, frame: int | None, group: str) -> Attributes | None:

@@ -1,8 +1,8 @@
-"""A decode-pool process: ``python -m loadstone_wado._decode_worker FD``.
+"""A decode-pool process: ``python -m loadstone_wado.pixels.worker FD``.
 
-Started by :mod:`loadstone_wado.decode_pool` with one end of a socket pair
+Started by :mod:`loadstone_wado.pixels.pool` with one end of a socket pair
 as ``FD``.  Reads ``(task_id, description, uid, order, shm_name)`` plus the
-frame's bytes, decodes with :func:`loadstone_wado.pixels.decode_stored`,
+frame's bytes, decodes with :func:`loadstone_wado.pixels.stored.decode_stored`,
 writes the pixels into the named shared-memory block and answers with their
 shape and dtype (or the error).  Exits when the socket closes: if the parent
 dies, so does this process.
@@ -16,16 +16,21 @@ from __future__ import annotations
 import os
 import signal
 import sys
+from multiprocessing import resource_tracker, shared_memory
 from multiprocessing.connection import Connection
 from typing import Any
+
+import numpy as np
+
+from loadstone import InvalidImageError, LoadstoneError
+
+from .stored import decode_stored
 
 __all__ = ["main"]
 
 
 def _attach(name: str, cache: dict[str, Any]) -> Any:
     """Map the parent's shared-memory block; the parent alone creates and unlinks blocks."""
-    from multiprocessing import resource_tracker, shared_memory
-
     block = cache.get(name)
     if block is None:
         for old in cache.values():
@@ -44,12 +49,6 @@ def _attach(name: str, cache: dict[str, Any]) -> Any:
 
 
 def _serve(conn: Connection) -> None:
-    import numpy as np
-
-    from loadstone import InvalidImageError, LoadstoneError
-
-    from ._pixels.decode import decode_stored
-
     blocks: dict[str, Any] = {}
     conn.send(("ready", os.getpid()))
     while True:
@@ -88,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     """Serve decode requests on the socket whose file descriptor is ``argv[0]``."""
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 1 or not args[0].isdigit():
-        print("usage: python -m loadstone_wado._decode_worker FD", file=sys.stderr)
+        print("usage: python -m loadstone_wado.pixels.worker FD", file=sys.stderr)
         return 2
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     # Codec libraries may print to stdout; keep fd 1 away from anything that matters.

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import struct
 import threading
-from typing import TYPE_CHECKING, Any
+from typing import Any
+
+from pydicom.dataset import Dataset
+from pydicom.encaps import get_frame
 
 from loadstone import InvalidImageError
 
-if TYPE_CHECKING:
-    from pydicom.dataset import Dataset
+from ..dicom.provenance import source_of
 
 __all__ = ["pixel_buffer", "encapsulated_frame", "FragmentTable"]
 
@@ -44,13 +46,11 @@ def pixel_buffer(ds: Dataset) -> bytes | memoryview:
     A value that :func:`loadstone_wado.part10.read_part10` left unread
     (deferred) is a zero-copy view of the object's bytes kept on the dataset.
     """
-    from ..part10 import SOURCE_ATTRIBUTE
-
     for tag, keyword in _PIXEL_TAGS:
         element = _element(ds, tag)
         if element is None:
             continue
-        source = ds.__dict__.get(SOURCE_ATTRIBUTE)
+        source = source_of(ds)
         is_raw = getattr(element, "is_raw", False)
         if is_raw and element.value is None and source is not None and element.length != 0xFFFFFFFF:
             start, length = element.value_tell, element.length
@@ -158,8 +158,6 @@ def encapsulated_frame(ds: Dataset, buffer: bytes | memoryview, index: int,
 def _pydicom_frame(buffer: bytes | memoryview, index: int, number_of_frames: int,
                    extended: Any) -> bytes:
     """pydicom's frame finder: extended offsets, or JPEG markers when fragments are ambiguous."""
-    from pydicom.encaps import get_frame
-
     try:
         frame = get_frame(bytes(buffer), index, extended_offsets=extended, number_of_frames=number_of_frames)
         return bytes(frame)

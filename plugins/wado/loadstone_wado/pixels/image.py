@@ -10,18 +10,18 @@ the frame number and the decoder used.
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING
+
+from pydicom.dataset import Dataset
 
 from loadstone import Image, InvalidImageError, LoadstoneError
 
-from . import codecs
-from .decode import DecodedFrame, FrameBytes, decode_frame_full
-from .description import PixelDescription
+from ..dicom.attributes import FileAttributes
+from ..dicom.description import PixelDescription
+from ..dicom.syntaxes import is_native
+from .decode import decode_frame_full
 from .frames import encapsulated_frame, pixel_buffer
 from .limits import check_pixel_limits
-
-if TYPE_CHECKING:
-    from pydicom.dataset import Dataset
+from .stored import DecodedFrame, FrameBytes
 
 __all__ = ["image_from_frame", "image_from_dataset", "build_image", "transfer_syntax_of"]
 
@@ -73,16 +73,11 @@ def image_from_frame(image_id: str, frame: FrameBytes, description: PixelDescrip
 
 def transfer_syntax_of(ds: Dataset, image_id: str | None = None) -> str:
     """The dataset's Transfer Syntax UID, or :class:`InvalidImageError` saying it has none."""
-    from .._attributes import DatasetAttributes
-
-    meta = getattr(ds, "file_meta", None)
-    uid = DatasetAttributes(meta).get("TransferSyntaxUID") if meta is not None else None
-    if isinstance(uid, list):
-        uid = uid[0] if uid else None
+    uid = FileAttributes(ds).text("TransferSyntaxUID")
     if not uid:
         raise InvalidImageError("the object has no (0002,0010) Transfer Syntax UID in its file meta "
                                 "information, so its pixel data cannot be interpreted", image_id=image_id)
-    return str(uid)
+    return uid
 
 
 def image_from_dataset(image_id: str, ds: Dataset, frame: int) -> Image:
@@ -105,7 +100,7 @@ def image_from_dataset(image_id: str, ds: Dataset, frame: int) -> Image:
         check_pixel_limits(description, image_id)
         buffer = pixel_buffer(ds)
         index = frame - 1
-        if codecs.is_native(uid):
+        if is_native(uid):
             source: FrameBytes = buffer
             decoded = decode_frame_full(source, description, uid, image_id=image_id, index=index)
             if description.number_of_frames > 1 and decoded.pixels.base is not None:

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from loadstone import ResourceLimitError
 
-from .description import PixelDescription
+from ..config import get_config
+from ..dicom.description import PixelDescription
 
 __all__ = ["check_pixel_limits"]
 
@@ -25,8 +26,6 @@ def _size(nbytes: int) -> str:
 
 def check_pixel_limits(description: PixelDescription, image_id: str | None = None) -> None:
     """Raise :class:`ResourceLimitError` if the object's decoded pixels exceed ``max_pixel_bytes``."""
-    from ..config import get_config
-
     limit = get_config().max_pixel_bytes
     total = description.total_nbytes
     if description.photometric_interpretation == "PALETTE COLOR":

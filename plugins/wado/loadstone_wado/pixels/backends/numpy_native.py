@@ -1,4 +1,4 @@
-"""Uncompressed frames with numpy: a view where possible, one pass where not.
+"""Backend ``numpy``: uncompressed frames with numpy, a view where possible, one pass where not.
 
 pydicom's native decoder validates, copies into a fresh array, then shifts
 every value to clear unused bits.  For the common frame (little endian, the
@@ -18,11 +18,26 @@ import numpy as np
 
 from loadstone import InvalidImageError
 
-from .description import PixelDescription
+from ...dicom.description import PixelDescription
+from ...dicom.syntaxes import EXPLICIT_BE, NATIVE_SYNTAXES
+from .base import FrameBytes, RawFrame, arrange
 
-__all__ = ["decode_native", "native_frame_length", "correct_unused_bits"]
+__all__ = ["NAME", "SYNTAXES", "CAN_CRASH", "is_available", "decode", "decode_native", "native_frame_length"]
 
-_BIG_ENDIAN = "1.2.840.10008.1.2.2"
+NAME = "numpy"
+SYNTAXES = NATIVE_SYNTAXES
+CAN_CRASH = False
+
+
+def is_available(uid: str) -> bool:
+    """numpy is always there."""
+    return uid in SYNTAXES
+
+
+def decode(src: FrameBytes, description: PixelDescription, uid: str, index: int = 0) -> RawFrame:
+    """Frame ``index`` of native pixel data; unused bits not yet checked, YBR not yet converted."""
+    pixels = decode_native(src, description, uid, index)
+    return RawFrame(pixels, description.photometric_interpretation, False, NAME)
 
 
 def native_frame_length(description: PixelDescription) -> float:
@@ -41,13 +56,13 @@ def _truncated(description: PixelDescription, index: int, needed: int, have: int
         f"up to {needed} but only {have} are present")
 
 
-def decode_native(buffer: bytes | bytearray | memoryview, description: PixelDescription, uid: str,
+def decode_native(buffer: FrameBytes, description: PixelDescription, uid: str,
                   index: int = 0) -> np.ndarray:
     """Stored values of frame ``index`` (0-based) of native pixel data in ``buffer``.
 
     ``buffer`` is either one frame or the whole Pixel Data value.  Returns
     ``(rows, columns)`` or ``(rows, columns, samples)`` in native byte order,
-    unused bits *not yet* checked (see :func:`correct_unused_bits`), YBR not
+    unused bits *not yet* checked (see :func:`..stored.correct_unused_bits`), YBR not
     yet converted.  The array may be a read-only view of ``buffer``.
     """
     rows, columns, samples = description.rows, description.columns, description.samples_per_pixel
@@ -65,10 +80,10 @@ def decode_native(buffer: bytes | bytearray | memoryview, description: PixelDesc
         bits = np.unpackbits(packed, bitorder="little")
         offset = first_bit - start * 8
         flat = bits[offset:offset + count]
-        return _arrange(flat, description, 0)
+        return arrange(flat, description, 0)
 
     dtype = description.stored_dtype
-    big_endian = uid == _BIG_ENDIAN
+    big_endian = uid == EXPLICIT_BE
     length = int(native_frame_length(description))
     start = index * length
     end = start + length
@@ -92,7 +107,7 @@ def decode_native(buffer: bytes | bytearray | memoryview, description: PixelDesc
 
     if description.photometric_interpretation == "YBR_FULL_422" and samples == 3:
         flat = _expand_ybr_422(flat)
-    return _arrange(flat, description, description.planar_configuration)
+    return arrange(flat, description, description.planar_configuration)
 
 
 def _expand_ybr_422(flat: np.ndarray) -> np.ndarray:
@@ -105,39 +120,3 @@ def _expand_ybr_422(flat: np.ndarray) -> np.ndarray:
     out[2::6] = flat[3::4]
     out[5::6] = flat[3::4]
     return out
-
-
-def _arrange(flat: np.ndarray, description: PixelDescription, planar: int) -> np.ndarray:
-    rows, columns, samples = description.rows, description.columns, description.samples_per_pixel
-    if samples == 1:
-        return flat.reshape(rows, columns)
-    if planar == 0:
-        return flat.reshape(rows, columns, samples)
-    return np.ascontiguousarray(flat.reshape(samples, rows, columns).transpose(1, 2, 0))
-
-
-def correct_unused_bits(array: np.ndarray, description: PixelDescription) -> tuple[np.ndarray, float, float]:
-    """Clear unused high bits as pydicom does, only when they are not already clean; with min/max.
-
-    pydicom shifts left then right by ``BitsAllocated - BitsStored`` (sign
-    extension for signed data, masking for unsigned).  That changes nothing
-    when every value already lies in the range of ``BitsStored`` bits, which
-    the min/max (needed for the Image anyway) tell in two vectorised passes.
-    """
-    if array.size == 0:
-        return array, 0.0, 0.0
-    low, high = array.min(), array.max()
-    allocated, stored = description.bits_allocated, description.bits_stored
-    if description.float_pixel or allocated == 1 or stored >= allocated:
-        return array, float(low), float(high)
-    if description.pixel_representation:
-        clean = int(low) >= -(1 << (stored - 1)) and int(high) <= (1 << (stored - 1)) - 1
-    else:
-        clean = int(high) <= (1 << stored) - 1
-    if clean:
-        return array, float(low), float(high)
-    fixed = array.copy() if not array.flags.writeable or not array.flags.owndata else array
-    shift = 8 * fixed.dtype.itemsize - stored
-    np.left_shift(fixed, shift, out=fixed)
-    np.right_shift(fixed, shift, out=fixed)
-    return fixed, float(fixed.min()), float(fixed.max())

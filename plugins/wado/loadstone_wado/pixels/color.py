@@ -10,10 +10,11 @@ YBR_FULL_422 by default).
 from __future__ import annotations
 
 import numpy as np
+from pydicom.pixels.processing import convert_color_space
 
 from loadstone import InvalidImageError, UnsupportedError
 
-from .description import PixelDescription
+from ..dicom.description import PixelDescription
 
 __all__ = ["to_rgb", "apply_palette"]
 
@@ -23,8 +24,6 @@ _YBR = ("YBR_FULL", "YBR_FULL_422")
 def to_rgb(array: np.ndarray, photometric: str) -> tuple[np.ndarray, str]:
     """Convert a decoded colour frame to RGB where pydicom would; returns (array, photometric)."""
     if photometric in _YBR:
-        from pydicom.pixels import convert_color_space
-
         if not array.flags.writeable:
             array = array.copy()
         return convert_color_space(array, "YBR_FULL", "RGB"), "RGB"

@@ -10,18 +10,19 @@ naming the element, so the decode path can trust them.
 
 from __future__ import annotations
 
-import base64
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
+from pydicom.datadict import dictionary_description
+from pydicom.dataset import Dataset
+from pydicom.pixels.processing import apply_color_lut
 
 from loadstone import InvalidImageError, UnsupportedError
 
-if TYPE_CHECKING:
-    from pydicom.dataset import Dataset
+from .attributes import Attributes, DatasetAttributes, JsonAttributes, frame_value
 
 __all__ = ["PixelDescription", "PaletteLUT", "PHOTOMETRIC_INTERPRETATIONS"]
 
@@ -52,8 +53,6 @@ class PaletteLUT:
     @classmethod
     def from_dataset(cls, ds: Dataset) -> PaletteLUT:
         """The LUT of a dataset holding the Palette Color Lookup Table elements."""
-        from pydicom.pixels import apply_color_lut
-
         try:
             descriptor = [int(v) for v in ds.RedPaletteColorLookupTableDescriptor]
             entries = descriptor[0] or 65536
@@ -202,9 +201,7 @@ class PixelDescription:
         frame's Per-Frame Functional Groups (else the Shared ones) when the
         object has them, as in enhanced multi-frame objects.
         """
-        from .. import _attributes
-
-        return _describe(_attributes.DatasetAttributes(ds), frame, ds)
+        return _describe(DatasetAttributes(ds), frame)
 
     @classmethod
     def from_dicom_json(cls, attrs: Mapping[str, Any], frame: int | None = None) -> PixelDescription:
@@ -215,10 +212,7 @@ class PixelDescription:
         PALETTE COLOR frame raises :class:`UnsupportedError` until the caller
         adds one (``dataclasses.replace(description, palette=PaletteLUT.from_dataset(ds))``).
         """
-        from .. import _attributes
-
-        source = _attributes.JsonAttributes(attrs)
-        return _describe(source, frame, None)
+        return _describe(JsonAttributes(attrs), frame)
 
 
 def _first_number(value: Any) -> float | None:
@@ -239,10 +233,8 @@ def _spacing(value: Any) -> tuple[float | None, float | None]:
     return None, None
 
 
-def _describe(source: Any, frame: int | None, ds: Dataset | None) -> PixelDescription:
-    """Build a description from an attribute source (dataset or JSON wrapper)."""
-    from .._attributes import frame_value
-
+def _describe(source: Attributes, frame: int | None) -> PixelDescription:
+    """Build a description from an attribute view (dataset or JSON)."""
     def required_int(keyword: str, tag: str) -> int:
         value = source.get(keyword)
         if value is None or value == "":
@@ -293,7 +285,8 @@ def _describe(source: Any, frame: int | None, ds: Dataset | None) -> PixelDescri
 
     palette = None
     if photometric == "PALETTE COLOR":
-        palette = source.palette()
+        palette_ds = source.palette_dataset()
+        palette = PaletteLUT.from_dataset(palette_ds) if palette_ds is not None else None
     return PixelDescription(
         rows=rows,
         columns=columns,
@@ -320,8 +313,6 @@ def _describe(source: Any, frame: int | None, ds: Dataset | None) -> PixelDescri
 
 def _spaced(keyword: str) -> str:
     """The element's name as the standard writes it ("Number of Frames")."""
-    from pydicom.datadict import dictionary_description
-
     try:
         return str(dictionary_description(keyword))
     except KeyError:
@@ -338,13 +329,3 @@ def _as_int(value: Any, keyword: str, tag: str) -> int:
     except (TypeError, ValueError):
         raise InvalidImageError(f"a {tag} {_spaced(keyword)} value of {value!r} is not an integer") from None
     return number
-
-
-def decode_inline_binary(value: Any) -> bytes | None:
-    """Bytes of a DICOM JSON ``InlineBinary`` (base64) value, or None."""
-    if isinstance(value, str):
-        try:
-            return base64.b64decode(value, validate=False)
-        except ValueError:
-            return None
-    return None
