@@ -15,9 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from loadstone_wado import config, dicomfile, file_manager
+from loadstone_wado import config, file_manager
 from loadstone_wado.part10 import dataset_cache
 from loadstone_wado.pixels import pool as decode_pool
+from loadstone_wado.schemes import dicomfile
 
 
 @pytest.fixture(autouse=True)

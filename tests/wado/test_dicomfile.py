@@ -18,8 +18,9 @@ from pydicom.uid import ExplicitVRLittleEndian, JPEG2000Lossless, generate_uid
 
 import loadstone
 from loadstone.testing import LoaderContract
-from loadstone_wado import _synthetic, config, dicomfile, file_manager
+from loadstone_wado import _synthetic, config, file_manager
 from loadstone_wado.part10 import dataset_cache
+from loadstone_wado.schemes import dicomfile
 
 TESTDATA = Path(pydicom.data.get_testdata_file("CT_small.dcm", download=False)).parent
 
@@ -139,7 +140,7 @@ def test_root_allows_inside_paths(rooted: Path) -> None:
                                   "/etc/passwd", "sub/../../outside.dcm"])
 def test_root_denies_escapes(rooted: Path, path: str) -> None:
     image_id = "dicomfile:" + path.format(root=rooted)
-    error = _fails_without_cache_entry(image_id, loadstone.PolicyDeniedError, "outside the configured root")
+    error = _fails_without_cache_entry(image_id, loadstone.PolicyDeniedError, "outside the allowed folder")
     assert str(rooted) in str(error)
 
 

@@ -15,8 +15,9 @@ import pytest
 from pydicom.data import get_testdata_files
 
 import loadstone
-from loadstone_wado import _part10_fast, config
+from loadstone_wado import config
 from loadstone_wado.part10 import DatasetCache, dataset_cache, dataset_key, dataset_nbytes, read_part10
+from loadstone_wado.part10 import fast as _part10_fast
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 200
 

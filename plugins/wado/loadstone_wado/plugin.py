@@ -11,8 +11,9 @@ from typing import Any
 
 from loadstone import hookimpl
 
-from . import dicomfile, wadors, wadouri
-from .metadata import dataset_metadata_provider
+from . import wadors
+from .schemes import dicomfile, wadouri
+from .schemes.metadata import dataset_metadata_provider
 
 __all__ = [
     "loadstone_image_loaders",

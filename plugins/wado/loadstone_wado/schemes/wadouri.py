@@ -12,7 +12,7 @@ instance makes one request.  Concurrent loads of frames of one object share
 the one fetch.
 
 Options (besides loadstone's own): ``headers``, ``before_send``,
-``http_client``, ``max_bytes`` — see :mod:`._net_http`.  The dataset cache
+``http_client``, ``max_bytes`` — see :func:`loadstone.http.fetch`.  The dataset cache
 is keyed by URL alone, as in cornerstone: credentials are checked by the
 server on the first fetch only.
 """
@@ -23,18 +23,20 @@ import re
 import string
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from loadstone import image_loader
+from pydicom.dataset import Dataset
+
+from loadstone import Image, http, image_loader
 from loadstone.errors import InvalidImageError
+from loadstone.toolkit import is_ascii_int
 
-from ._net_http import fetch as http_fetch
-from ._net_ids import strip_scheme
-
-if TYPE_CHECKING:
-    import pydicom
-
-    from loadstone import Image
+from .._net_ids import strip_scheme
+from ..dicom.attributes import DatasetAttributes
+from ..part10.cache import dataset_cache
+from ..part10.ids import dataset_key
+from ..part10.reader import read_part10
+from ..pixels.image import image_from_dataset
 
 __all__ = ["WadoUriRef", "load_wadouri", "parse_wadouri_id", "SCHEMES"]
 
@@ -88,7 +90,7 @@ def parse_wadouri_id(image_id: str) -> WadoUriRef:
                 continue
             frames_seen += 1
             value = value.strip()
-            if not value.isdigit() or int(value) < 1:
+            if not is_ascii_int(value) or int(value) < 1:
                 raise InvalidImageError(
                     f"frame {value!r} in {image_id!r} is not a frame number (frames are 1-based)",
                     image_id=image_id,
@@ -97,8 +99,6 @@ def parse_wadouri_id(image_id: str) -> WadoUriRef:
     if frames_seen > 1:
         raise InvalidImageError(f"{image_id!r} names its frame more than once", image_id=image_id)
     clean = path + ("?" + _unescape_literals("&".join(kept)) if any(kept) else "")
-    from .part10 import dataset_key
-
     return WadoUriRef(url=clean, frame=frame, cache_key=dataset_key(image_id) or f"wadouri:{clean}")
 
 
@@ -110,35 +110,24 @@ def _unescape_literals(query: str) -> str:
     return _PERCENT.sub(replace, query)
 
 
-def _load_wadouri(image_id: str, options: Mapping[str, Any]) -> Image:
-    from . import part10, pixels
-
+@image_loader
+def load_wadouri(image_id: str, options: Mapping[str, Any]) -> Image:
+    """The ``wadouri:``/``dicomweb:`` loader: fetch the object once, decode the frame (on a worker thread)."""
     ref = parse_wadouri_id(image_id)
 
-    def load() -> pydicom.Dataset:
-        response = http_fetch(ref.url, options)
-        return part10.read_part10(response.content, image_id=image_id)
+    def load() -> Dataset:
+        response = http.fetch(ref.url, options)
+        return read_part10(response.content, image_id=image_id)
 
-    dataset = part10.dataset_cache.get_or_load(ref.cache_key, load)
-    frames = _number_of_frames(dataset)
+    dataset = dataset_cache.get_or_load(ref.cache_key, load)
+    frames = DatasetAttributes(dataset).number_of_frames()
     if ref.frame > frames:  # the object is fine (and stays cached): the id is wrong
         raise InvalidImageError(
             f"frame {ref.frame} is past the end: {ref.url} has {frames} frame(s)", image_id=image_id
         )
     try:
-        return pixels.image_from_dataset(image_id, dataset, ref.frame)
+        return image_from_dataset(image_id, dataset, ref.frame)
     except InvalidImageError:
         # Bad pixel data (e.g. truncated): do not keep serving it; the next load fetches again.
-        part10.dataset_cache.remove(ref.cache_key)
+        dataset_cache.remove(ref.cache_key)
         raise
-
-
-def _number_of_frames(dataset: pydicom.Dataset) -> int:
-    try:
-        return max(1, int(dataset.get("NumberOfFrames", 1) or 1))
-    except (TypeError, ValueError):
-        return 1
-
-
-#: The ``wadouri:``/``dicomweb:`` ImageLoader (returns at once; fetch and decode run on a worker thread).
-load_wadouri = image_loader(_load_wadouri)
