@@ -21,7 +21,8 @@ import pytest
 
 import loadstone
 from loadstone import LoadstoneError
-from loadstone_wado import _net_frames, metadata_manager, wadors
+from loadstone_wado import metadata_manager, wadors
+from loadstone_wado.net import frames as net_frames
 
 try:
     from orthanc import (
@@ -81,8 +82,8 @@ NAMES = _names()
 def _fresh_plugin_state() -> Iterator[None]:
     yield
     metadata_manager.purge()
-    _net_frames.clear_read_ahead()
-    _net_frames.stats.reset()
+    net_frames.clear_read_ahead()
+    net_frames.stats.reset()
     from loadstone_wado import part10
 
     part10.dataset_cache.purge()

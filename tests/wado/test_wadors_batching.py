@@ -1,4 +1,4 @@
-"""Frame batching (``_net_frames``) against a scripted server: merging, isolation, fallback."""
+"""Frame batching (``loadstone_wado.net.frames``) against a scripted server: merging, isolation, fallback."""
 
 from __future__ import annotations
 
@@ -11,10 +11,16 @@ from typing import Any
 
 import pytest
 
-from loadstone import InvalidImageError, LoadCancelledError, LoadTimeoutError, TransportError
-from loadstone._context import LoadContext, use_load_context
-from loadstone_wado import _net_frames
-from loadstone_wado._net_ids import parse_wadors_ref
+from loadstone import (
+    InvalidImageError,
+    LoadCancelledError,
+    LoadContext,
+    LoadTimeoutError,
+    TransportError,
+    use_load_context,
+)
+from loadstone_wado.net import frames as net_frames
+from loadstone_wado.wadors import parse_wadors_id
 
 try:
     from orthanc import FakeServer, Reply, fake_server, multipart_body, no_leaked_threads
@@ -30,13 +36,13 @@ EXPLICIT = "1.2.840.10008.1.2.1"
 
 @pytest.fixture(autouse=True)
 def _reset_batching() -> Iterator[None]:
-    defaults = dataclasses.asdict(_net_frames.settings)
+    defaults = dataclasses.asdict(net_frames.settings)
     yield
     for name, value in defaults.items():
-        setattr(_net_frames.settings, name, value)
-    _net_frames.clear_read_ahead()
-    _net_frames.forget_fallbacks()
-    _net_frames.stats.reset()
+        setattr(net_frames.settings, name, value)
+    net_frames.clear_read_ahead()
+    net_frames.forget_fallbacks()
+    net_frames.stats.reset()
 
 
 def frame_bytes(n: int) -> bytes:
@@ -93,7 +99,7 @@ class FrameServer:
 
 
 def ref_of(server: FakeServer, frame: int, query: str = "") -> Any:
-    return parse_wadors_ref(f"wadors:{server.url}{INSTANCE}/frames/{frame}{query}", need_frame=True)
+    return parse_wadors_id(f"wadors:{server.url}{INSTANCE}/frames/{frame}{query}")
 
 
 def load_in_thread(
@@ -104,7 +110,7 @@ def load_in_thread(
         ctx = context or LoadContext(f"wadors:test/{frame}")
         try:
             with use_load_context(ctx):
-                results[frame] = _net_frames.fetch_frame(ref_of(server, frame), options or {}, urgent=urgent,
+                results[frame] = net_frames.fetch_frame(ref_of(server, frame), options or {}, urgent=urgent,
                                                          frame_count=frame_count)
         except BaseException as exc:
             results[frame] = exc
@@ -126,7 +132,7 @@ def run_all(server: FakeServer, frames: list[int], **kwargs: Any) -> dict[int, A
 def assert_frames(results: dict[int, Any], frames: list[int]) -> None:
     for f in frames:
         got = results[f]
-        assert isinstance(got, _net_frames.Frame), f"frame {f}: {got!r}"
+        assert isinstance(got, net_frames.Frame), f"frame {f}: {got!r}"
         assert bytes(got.data) == frame_bytes(f)
 
 
@@ -138,7 +144,7 @@ def test_concurrent_prefetch_loads_share_requests(fake_server: FakeServer) -> No
     requests = fake_server.paths(INSTANCE)
     assert len(requests) <= 8, requests
     assert frames.max_active <= 1
-    assert _net_frames.stats.frames == 24 and _net_frames.stats.requests == len(requests)
+    assert net_frames.stats.frames == 24 and net_frames.stats.requests == len(requests)
 
 
 def test_isolated_load_goes_out_alone_at_once(fake_server: FakeServer) -> None:
@@ -176,7 +182,7 @@ def test_urgent_loads_do_not_wait_for_the_cap(fake_server: FakeServer) -> None:
 
 def test_disabled_batching_sends_one_request_per_frame(fake_server: FakeServer) -> None:
     FrameServer(fake_server, delay=0.02)
-    _net_frames.settings.enabled = False
+    net_frames.settings.enabled = False
     results = run_all(fake_server, list(range(1, 9)))
     assert_frames(results, list(range(1, 9)))
     assert sorted(fake_server.paths(INSTANCE)) == sorted(f"{INSTANCE}/frames/{f}" for f in range(1, 9))
@@ -184,7 +190,7 @@ def test_disabled_batching_sends_one_request_per_frame(fake_server: FakeServer) 
 
 def test_frame_cap_splits_batches(fake_server: FakeServer) -> None:
     FrameServer(fake_server, delay=0.05)
-    _net_frames.settings.max_frames_per_request = 3
+    net_frames.settings.max_frames_per_request = 3
     results = run_all(fake_server, list(range(1, 13)))
     assert_frames(results, list(range(1, 13)))
     for path in fake_server.paths(INSTANCE):
@@ -211,7 +217,7 @@ def test_server_refusing_stored_syntax_gets_explicit_little_endian(fake_server: 
     assert accepts[0].endswith("transfer-syntax=*")
     assert all(a.endswith(f"transfer-syntax={EXPLICIT}") for a in accepts[1:])
     assert len(accepts) == 3  # refused once, then remembered
-    assert _net_frames.stats.fallbacks == 1
+    assert net_frames.stats.fallbacks == 1
 
 
 def test_failure_of_both_syntaxes_reports_the_first_status(fake_server: FakeServer) -> None:
@@ -288,7 +294,7 @@ def test_cancelling_every_waiter_aborts_the_request(fake_server: FakeServer) -> 
     thread.join(5)
     assert not thread.is_alive() and time.monotonic() - started < 1.0
     assert isinstance(results[1], LoadCancelledError)
-    assert not _net_frames._states, "instance state left behind"
+    assert not net_frames._states, "instance state left behind"
 
 
 def test_stalled_server_times_out_within_the_deadline(fake_server: FakeServer) -> None:
@@ -329,7 +335,7 @@ def test_query_string_follows_the_batch(fake_server: FakeServer) -> None:
     FrameServer(fake_server)
     results: dict[int, Any] = {}
     with use_load_context(LoadContext("wadors:q")):
-        results[2] = _net_frames.fetch_frame(ref_of(fake_server, 2, "?token=abc"), {}, urgent=True)
+        results[2] = net_frames.fetch_frame(ref_of(fake_server, 2, "?token=abc"), {}, urgent=True)
     assert bytes(results[2].data) == frame_bytes(2)
     assert fake_server.paths(INSTANCE) == [f"{INSTANCE}/frames/2?token=abc"]
 
@@ -348,41 +354,41 @@ def test_read_ahead_serves_the_next_frames_of_a_multiframe_instance(fake_server:
     assert_frames(results, wanted)
     requests = fake_server.paths(INSTANCE)
     assert len(requests) <= 4, requests
-    assert _net_frames.stats.read_ahead_used >= 20  # the rest joined read-ahead frames in flight
-    assert _net_frames.read_ahead_bytes() == 0 and not _net_frames._states
+    assert net_frames.stats.read_ahead_used >= 20  # the rest joined read-ahead frames in flight
+    assert net_frames.read_ahead_bytes() == 0 and not net_frames._states
 
 
 def test_urgent_loads_do_not_read_ahead(fake_server: FakeServer) -> None:
     FrameServer(fake_server, count=40)
     assert_frames(run_all(fake_server, [1], urgent=True, frame_count=40), [1])
     assert fake_server.paths(INSTANCE) == [f"{INSTANCE}/frames/1"]
-    assert _net_frames.read_ahead_bytes() == 0
+    assert net_frames.read_ahead_bytes() == 0
 
 
 def test_read_ahead_stays_within_the_instance_and_the_cap(fake_server: FakeServer) -> None:
     FrameServer(fake_server, count=5)
     run_all(fake_server, [3], frame_count=5)
     assert fake_server.paths(INSTANCE) == [f"{INSTANCE}/frames/3,4,5"]
-    _net_frames.clear_read_ahead()
-    _net_frames.settings.max_frames_per_request = 2
+    net_frames.clear_read_ahead()
+    net_frames.settings.max_frames_per_request = 2
     run_all(fake_server, [1], frame_count=5)
     assert fake_server.paths(INSTANCE)[-1] == f"{INSTANCE}/frames/1,2"
 
 
 def test_unclaimed_read_ahead_expires(fake_server: FakeServer) -> None:
     FrameServer(fake_server, count=10)
-    _net_frames.settings.read_ahead_seconds = 0.2
+    net_frames.settings.read_ahead_seconds = 0.2
     run_all(fake_server, [1], frame_count=10)
-    assert _net_frames.read_ahead_bytes() == sum(len(frame_bytes(f)) for f in range(2, 11))
-    wait_until(lambda: _net_frames.read_ahead_bytes() == 0, 3.0)
-    assert _net_frames.stats.read_ahead_wasted == 9 and not _net_frames._states
+    assert net_frames.read_ahead_bytes() == sum(len(frame_bytes(f)) for f in range(2, 11))
+    wait_until(lambda: net_frames.read_ahead_bytes() == 0, 3.0)
+    assert net_frames.stats.read_ahead_wasted == 9 and not net_frames._states
 
 
 def test_read_ahead_respects_its_byte_budget(fake_server: FakeServer) -> None:
     FrameServer(fake_server, count=10)
-    _net_frames.settings.read_ahead_bytes = 3 * len(frame_bytes(5))
+    net_frames.settings.read_ahead_bytes = 3 * len(frame_bytes(5))
     run_all(fake_server, [1], frame_count=10)
-    assert _net_frames.read_ahead_bytes() <= 3 * len(frame_bytes(9))
+    assert net_frames.read_ahead_bytes() <= 3 * len(frame_bytes(9))
     assert_frames(run_all(fake_server, [10], frame_count=10), [10])  # the newest were kept
     assert len(fake_server.paths(INSTANCE)) == 1
 

@@ -10,10 +10,10 @@ from typing import Any, cast
 
 import pytest
 
-from loadstone import InvalidImageError, LoadTimeoutError, TransportError
-from loadstone._context import LoadContext, use_load_context
+from loadstone import InvalidImageError, LoadContext, LoadTimeoutError, TransportError, use_load_context
 from loadstone_wado import metadata_manager
-from loadstone_wado._net_ids import parse_wadors_ref
+from loadstone_wado.net import metadata_store
+from loadstone_wado.wadors import parse_wadors_id
 
 try:
     from orthanc import FakeServer, Reply, fake_server, no_leaked_threads
@@ -138,7 +138,8 @@ def test_fetch_errors_are_typed_and_leave_nothing(fake_server: FakeServer, reply
     assert getattr(info.value, "image_id", None) == image_id
     if isinstance(info.value, TransportError):
         assert info.value.status == 404
-    assert metadata_manager.get(image_id) is None and not metadata_manager._inflight
+    url = f"{fake_server.url}{SERIES}/instances/9/metadata"
+    assert metadata_manager.get(image_id) is None and not metadata_store._fetches.in_flight((url, ()))
 
 
 def test_series_instance_without_uid_is_invalid(fake_server: FakeServer) -> None:
@@ -172,7 +173,7 @@ def test_a_waiter_outlives_an_owner_that_timed_out(fake_server: FakeServer) -> N
 
 
 def test_ref_urls_keep_the_query() -> None:
-    ref = parse_wadors_ref("wadors:http://h/r/studies/1/series/2/instances/3/frames/4?t=1", need_frame=True)
+    ref = parse_wadors_id("wadors:http://h/r/studies/1/series/2/instances/3/frames/4?t=1")
     assert ref.frame == 4 and ref.instance_url == "http://h/r/studies/1/series/2/instances/3"
     assert ref.frames_url([1, 2]) == "http://h/r/studies/1/series/2/instances/3/frames/1,2?t=1"
     assert ref.metadata_url() == "http://h/r/studies/1/series/2/instances/3/metadata?t=1"
@@ -188,4 +189,4 @@ def test_ref_urls_keep_the_query() -> None:
 ])
 def test_bad_frame_ids(image_id: str, message: str) -> None:
     with pytest.raises(InvalidImageError, match=message):
-        parse_wadors_ref(image_id, image_id=image_id, need_frame=True)
+        parse_wadors_id(image_id)

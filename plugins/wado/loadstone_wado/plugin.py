@@ -1,7 +1,8 @@
 """The pluggy hooks that the ``loadstone`` entry point ``wado`` names.
 
 Wiring only: the loaders, providers and series expansion live in
-:mod:`.dicomfile`, :mod:`.wadouri`, :mod:`.wadors` and :mod:`.metadata`.
+:mod:`.schemes`, imported by the hooks (so importing this module costs
+nothing until loadstone asks for one of the plugin's schemes).
 """
 
 from __future__ import annotations
@@ -10,10 +11,6 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from loadstone import hookimpl
-
-from . import wadors
-from .schemes import dicomfile, wadouri
-from .schemes.metadata import dataset_metadata_provider
 
 __all__ = [
     "loadstone_image_loaders",
@@ -30,27 +27,25 @@ _Provider = Callable[[str, str], Any]
 @hookimpl
 def loadstone_image_loaders() -> Mapping[str, _Loader]:
     """Claim ``dicomfile``, ``wadouri``, ``dicomweb`` and ``wadors``."""
-    return {
-        "dicomfile": dicomfile.load_dicomfile,
-        "wadouri": wadouri.load_wadouri,
-        "dicomweb": wadouri.load_wadouri,
-        "wadors": wadors.load_wadors,
-    }
+    from .schemes import IMAGE_LOADERS
+
+    return IMAGE_LOADERS
 
 
 @hookimpl
 def loadstone_metadata_providers() -> Iterable[tuple[_Provider, int]]:
     """Part 10 datasets (dicomfile:, wadouri:) and DICOM JSON (wadors:), at priority 0."""
-    return [(dataset_metadata_provider, 0), (wadors.metadata_provider, 0)]
+    from .schemes import METADATA_PROVIDERS
+
+    return METADATA_PROVIDERS
 
 
 @hookimpl
 def loadstone_series_image_ids(series_id: str) -> list[str] | None:
     """A ``dicomfile:`` folder or a ``wadors:`` series; None for other ids."""
-    ids = dicomfile.series_image_ids(series_id)
-    if ids is None:
-        ids = wadors.series_image_ids(series_id)
-    return ids
+    from .schemes import series_image_ids
+
+    return series_image_ids(series_id)
 
 
 @hookimpl

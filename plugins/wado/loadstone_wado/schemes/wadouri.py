@@ -31,8 +31,8 @@ from loadstone import Image, http, image_loader
 from loadstone.errors import InvalidImageError
 from loadstone.toolkit import is_ascii_int
 
-from .._net_ids import strip_scheme
 from ..dicom.attributes import DatasetAttributes
+from ..net.ids import strip_scheme
 from ..part10.cache import dataset_cache
 from ..part10.ids import dataset_key
 from ..part10.reader import read_part10

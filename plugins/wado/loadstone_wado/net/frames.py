@@ -55,15 +55,12 @@ from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from loadstone import LoadContext, current_load, use_load_context
+from loadstone import LoadContext, current_load, http, use_load_context
 from loadstone.errors import InvalidImageError, LoadCancelledError, LoadTimeoutError, TransportError
-from loadstone.toolkit import Timer as TimerHandle  # the core's shared timer thread
-from loadstone.toolkit import call_later
+from loadstone.toolkit import LRUCache, Timer, call_later, rebrand
 
-from ._net_http import fetch as http_fetch
-from ._net_http import share_key
-from ._net_ids import WadorsRef
-from ._net_wait import rebrand
+from ..dicom.syntaxes import EXPLICIT_LE
+from .ids import WadorsRef
 from .multipart import parse_media_type, parse_multipart_related
 
 __all__ = [
@@ -80,7 +77,7 @@ __all__ = [
     "read_ahead_bytes",
 ]
 
-EXPLICIT_VR_LITTLE_ENDIAN = "1.2.840.10008.1.2.1"
+EXPLICIT_VR_LITTLE_ENDIAN = EXPLICIT_LE
 ACCEPT_STORED = 'multipart/related; type="application/octet-stream"; transfer-syntax=*'
 ACCEPT_EXPLICIT_LITTLE_ENDIAN = (
     f'multipart/related; type="application/octet-stream"; transfer-syntax={EXPLICIT_VR_LITTLE_ENDIAN}'
@@ -140,12 +137,13 @@ stats = FrameStats()
 
 _cond = threading.Condition(threading.RLock())
 _states: dict[tuple[str, Hashable], _InstanceState] = {}
-_needs_fallback: collections.OrderedDict[str, None] = collections.OrderedDict()
+#: Instances remembered as needing the Explicit VR Little Endian fallback, most recent kept.
+_needs_fallback: LRUCache[str, bool] = LRUCache(_FALLBACK_MEMORY)
 # Read-ahead frames waiting for their loads, oldest first: (state key, frame) -> (state, bytes, expiry).
 _ready_order: collections.OrderedDict[tuple[tuple[str, Hashable], int], tuple[_InstanceState, int, float]] = (
     collections.OrderedDict())
 _ready_bytes = 0
-_sweeper: TimerHandle | None = None
+_sweeper: Timer | None = None
 
 
 class _RetryAloneError(Exception):
@@ -195,8 +193,7 @@ class _InstanceState:
 
 def forget_fallbacks() -> None:
     """Forget which instances needed the Explicit VR Little Endian fallback."""
-    with _cond:
-        _needs_fallback.clear()
+    _needs_fallback.clear()
 
 
 def clear_read_ahead() -> None:
@@ -279,7 +276,7 @@ def fetch_frame(ref: WadorsRef, options: Mapping[str, Any] | None, *, urgent: bo
     if not settings.enabled:
         return _fetch_alone(ref, options)
     ctx = current_load()
-    key = (ref.instance_url + ref.query, share_key(options))
+    key = (ref.instance_url + ref.query, http.share_key(options))
     with _cond:
         _expire_ready(time.monotonic())
         state = _states.get(key)
@@ -438,32 +435,28 @@ def _request(ref: WadorsRef, frames: Sequence[int], options: Mapping[str, Any] |
     """GET the frames (stored syntax, or the fallback) and split the answer by frame number."""
     url = ref.frames_url(frames)
     instance = ref.instance_url
-    with _cond:
-        fallback = instance in _needs_fallback
+    fallback = _needs_fallback.get(instance, False)
     with _cond:
         stats.requests += 1
         stats.frames += len(frames)
     if not fallback:
         try:
-            response = http_fetch(url, options, accept=ACCEPT_STORED)
+            response = http.fetch(url, options, accept=ACCEPT_STORED)
         except TransportError as first:
             if first.status not in FALLBACK_STATUSES:
                 raise
             with _cond:
                 stats.fallbacks += 1
             try:
-                response = http_fetch(url, options, accept=ACCEPT_EXPLICIT_LITTLE_ENDIAN)
+                response = http.fetch(url, options, accept=ACCEPT_EXPLICIT_LITTLE_ENDIAN)
             except TransportError as second:
                 raise TransportError(
                     f"{first.message}; asked again for Explicit VR Little Endian: {second.message}",
                     image_id=first.image_id, status=first.status, url=first.url,
                 ) from second
-            with _cond:
-                _needs_fallback[instance] = None
-                while len(_needs_fallback) > _FALLBACK_MEMORY:
-                    _needs_fallback.popitem(last=False)
+            _needs_fallback.put(instance, True)
     else:
-        response = http_fetch(url, options, accept=ACCEPT_EXPLICIT_LITTLE_ENDIAN)
+        response = http.fetch(url, options, accept=ACCEPT_EXPLICIT_LITTLE_ENDIAN)
     return _split(response.content, response.headers.get("Content-Type", ""), frames, url,
                   response.status)
 

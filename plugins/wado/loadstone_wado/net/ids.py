@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from loadstone.errors import InvalidImageError
+from loadstone.toolkit import is_ascii_int
 
 __all__ = ["WadorsRef", "parse_wadors_ref", "strip_scheme"]
 
@@ -96,7 +97,7 @@ def parse_wadors_ref(value: str, *, image_id: str | None = None, need_frame: boo
     frames = match.group("frames")
     frame: int | None = None
     if frames is not None:
-        if not frames.isdigit():
+        if not is_ascii_int(frames):
             raise InvalidImageError(
                 f"frame {frames!r} in {value!r} is not one frame number (an image id names one frame)",
                 image_id=image_id,
