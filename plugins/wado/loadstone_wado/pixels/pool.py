@@ -18,7 +18,9 @@ thread, with no inter-process latency.
   when it finishes one, so it never idles waiting for this process.
 * A cancelled or timed-out load returns at once; nothing can interrupt a
   codec, so the worker finishes the frame and the answer is dropped (a
-  worker silent for 60 s is stopped and replaced).  A worker that dies while
+  worker silent for 60 s is stopped and replaced).  Waits (for a free slot,
+  for an answer) are woken by the event itself or by the load's cancel or
+  deadline (:func:`loadstone.toolkit.wait_result`), never by polling.  A worker that dies while
   decoding (a codec crash) fails that frame with :class:`InvalidImageError`
   and is replaced.
 * JPEG 2000 frames use the pool's decoder order
@@ -33,6 +35,8 @@ thread, with no inter-process latency.
 from __future__ import annotations
 
 import atexit
+import collections
+import concurrent.futures
 import contextlib
 import itertools
 import logging
@@ -42,7 +46,6 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import replace
 from multiprocessing.connection import Connection
@@ -51,7 +54,8 @@ from typing import Any
 
 import numpy as np
 
-from loadstone import InvalidImageError, LoadstoneError, current_load
+from loadstone import InvalidImageError, LoadstoneError
+from loadstone.toolkit import Timer, call_later, wait_result
 
 from ..config import get_config
 from ..dicom.description import PixelDescription
@@ -80,7 +84,6 @@ POOL_SYNTAXES = frozenset({
 })
 _MIN_BLOCK = 1 << 20
 _READY_TIMEOUT = 60.0
-_POLL = 0.05
 #: Frames queued per worker: one decoding, one waiting, so a worker never idles between frames.
 _SLOTS = 2
 #: How long an abandoned (cancelled) frame may take before its worker is stopped.
@@ -103,8 +106,9 @@ class _Worker:
 
     A worker has :data:`_SLOTS` slots, so the next frame is already queued in
     its socket when it finishes one: it never waits for this process to hand
-    it work.  Answers come back in order; whichever waiting thread holds the
-    reading turn reads them and hands each to its owner.
+    it work.  A reader thread of its own receives the answers (blocking, in
+    order) and hands each to the future of its task; the socket closing
+    (the process exited) fails the futures still waiting.
     """
 
     def __init__(self, number: int) -> None:
@@ -123,17 +127,23 @@ class _Worker:
         self.retired = False
         self.dead = False
         self._send_lock = threading.Lock()
-        self._answers = threading.Condition()
-        self._replies: dict[int, Any] = {}
-        self._abandoned: dict[int, int] = {}  # task -> slot, answered to nobody
-        self._reading = False
+        self._lock = threading.Lock()
+        self._pending: dict[int, concurrent.futures.Future[Any]] = {}
+        self._abandoned: dict[int, tuple[int, Timer]] = {}  # task -> (slot, its deadline), answered to nobody
+        self._reader: threading.Thread | None = None
         self.on_slot_free: Callable[[_Worker, int], None] = lambda worker, slot: None
 
     def wait_ready(self, timeout: float) -> bool:
+        """Wait for the process's first message; then start reading its answers."""
         if not self.conn.poll(timeout):
             return False
         message = self.conn.recv()
-        return isinstance(message, tuple) and message[:1] == ("ready",)
+        if not (isinstance(message, tuple) and message[:1] == ("ready",)):
+            return False
+        self._reader = threading.Thread(target=self._read, name=f"loadstone-decode-reader-{self.number}",
+                                        daemon=True)
+        self._reader.start()
+        return True
 
     def ensure_block(self, slot: int, nbytes: int) -> SharedMemory:
         block = self.blocks[slot]
@@ -150,82 +160,63 @@ class _Worker:
             with contextlib.suppress(FileNotFoundError):
                 block.unlink()
 
-    def send(self, message: tuple[Any, ...], frame: FrameBytes) -> None:
+    def send(self, task: int, message: tuple[Any, ...], frame: FrameBytes) -> concurrent.futures.Future[Any]:
+        """Queue ``task`` in the worker's socket; its answer arrives in the returned future."""
+        answer: concurrent.futures.Future[Any] = concurrent.futures.Future()
+        with self._lock:
+            if self.dead:
+                raise EOFError("the worker exited")
+            self._pending[task] = answer
         with self._send_lock:
             self.conn.send(message)
             self.conn.send_bytes(frame)
+        return answer
 
-    def receive(self, task: int) -> Any:
-        """Wait for ``task``'s answer, reading the socket in turn with the other waiters."""
-        context = current_load()
-        while True:
-            with self._answers:
-                if task in self._replies:
-                    return self._replies.pop(task)
-                if self.dead:
-                    raise EOFError("the worker exited")
-                reader = not self._reading
-                if reader:
-                    self._reading = True
-                else:
-                    self._answers.wait(_POLL)
-            if reader:
-                self._read_once()
-            if context is not None:
-                context.check()
-
-    def _read_once(self) -> None:
+    def _read(self) -> None:
+        """The reader thread: answers to their futures until the socket closes."""
         try:
-            if self.conn.poll(_POLL):
+            while True:
                 reply = self.conn.recv()
-                with self._answers:
-                    slot = self._abandoned.pop(reply[0], None)
-                    if slot is None:
-                        self._replies[reply[0]] = reply
-                if slot is not None:
-                    self.on_slot_free(self, slot)
-            elif self.process.poll() is not None:
-                self.dead = True
+                with self._lock:
+                    answer = self._pending.pop(reply[0], None)
+                    abandoned = self._abandoned.pop(reply[0], None)
+                if answer is not None:
+                    answer.set_result(reply)
+                elif abandoned is not None:
+                    abandoned[1].cancel()
+                    self.on_slot_free(self, abandoned[0])
         except (EOFError, OSError):
+            pass  # the process exited, or this end was closed
+        with self._lock:
             self.dead = True
-        finally:
-            with self._answers:
-                self._reading = False
-                self._answers.notify_all()
+            pending, self._pending = self._pending, {}
+            abandoned_tasks, self._abandoned = self._abandoned, {}
+        for answer in pending.values():
+            answer.set_exception(EOFError("the worker exited"))
+        for _, deadline in abandoned_tasks.values():
+            deadline.cancel()
+        if not self.retired:
+            self.on_slot_free(self, -1)  # died while idle or decoding: replaced
 
     def abandon(self, task: int, slot: int) -> None:
-        """Give up waiting for ``task``: its slot frees itself when the answer comes (drained)."""
-        with self._answers:
-            if task in self._replies:
-                self._replies.pop(task)
-                free = True
-            else:
-                self._abandoned[task] = slot
-                free = False
-        if free:
+        """Give up waiting for ``task``: its slot frees itself when the answer comes."""
+        with self._lock:
+            answered = task not in self._pending
+            if not answered:
+                del self._pending[task]
+                self._abandoned[task] = (slot, call_later(_ABANDON_TIMEOUT, lambda: self._overdue(task)))
+        if answered:
             self.on_slot_free(self, slot)
-        else:
-            threading.Thread(target=self._drain, name="loadstone-decode-drain", daemon=True).start()
 
-    def _drain(self) -> None:
-        """Read until no answer is owed to nobody; a worker silent for too long is stopped."""
-        deadline = time.monotonic() + _ABANDON_TIMEOUT
-        while time.monotonic() < deadline and not self.dead and not self.retired:
-            with self._answers:
-                if not self._abandoned:
-                    return
-                reader = not self._reading
-                if reader:
-                    self._reading = True
-                else:
-                    self._answers.wait(_POLL)
-            if reader:
-                self._read_once()
-        if self._abandoned and not self.retired:
-            _log.warning("decode worker %d did not finish an abandoned frame in %.0f s; stopping it",
-                         self.number, _ABANDON_TIMEOUT)
+    def _overdue(self, task: int) -> None:
+        """Timer callback: an abandoned frame still unanswered after :data:`_ABANDON_TIMEOUT`."""
+        with self._lock:
+            if task not in self._abandoned or self.retired or self.dead:
+                return
             self.dead = True
-            self.on_slot_free(self, -1)
+        _log.warning("decode worker %d did not finish an abandoned frame in %.0f s; stopping it",
+                     self.number, _ABANDON_TIMEOUT)
+        self.on_slot_free(self, -1)
 
     def stop(self, graceful: bool = True, timeout: float = 2.0) -> None:
         if graceful and self.process.poll() is None:
@@ -239,10 +230,17 @@ class _Worker:
                 self.process.wait(timeout)
             except subprocess.TimeoutExpired:
                 _log.warning("decode worker %d (pid %d) did not exit", self.number, self.process.pid)
+        reader = self._reader
+        if reader is not None and reader is not threading.current_thread():
+            reader.join(timeout)  # it sees the socket close: the fd is not closed under it
         with contextlib.suppress(OSError):
             self.conn.close()
         for slot in range(_SLOTS):
             self._release(slot)
+
+
+#: A worker slot handed out, or None: no worker is left (decode in-thread).
+_Waiter = concurrent.futures.Future[tuple[_Worker, int] | None]
 
 
 class DecodePool:
@@ -253,7 +251,10 @@ class DecodePool:
             raise ValueError("a decode pool needs at least one worker")
         self.size = workers
         self._lock = threading.Lock()
-        self._slots: queue.Queue[tuple[_Worker, int]] = queue.Queue()
+        self._changed = threading.Condition(self._lock)  # a worker became ready, or failed to
+        self._slots: queue.Queue[tuple[_Worker, int]] = queue.Queue()  # free slots
+        # Callers waiting for a slot, first come first served; None tells them no worker is left.
+        self._waiters: collections.deque[_Waiter] = collections.deque()
         self._workers: set[_Worker] = set()
         self._ready = 0
         self._starting = 0
@@ -268,7 +269,7 @@ class DecodePool:
         return self._ready
 
     def start(self, wait: bool = False, timeout: float = _READY_TIMEOUT) -> None:
-        """Start missing workers in the background (``wait``: until all are ready)."""
+        """Start missing workers in the background (``wait``: until all are ready, or failed)."""
         with self._lock:
             if self._closed:
                 raise RuntimeError("the decode pool was shut down")
@@ -278,48 +279,69 @@ class DecodePool:
             thread = threading.Thread(target=self._start_one, name="loadstone-decode-start", daemon=True)
             thread.start()
         if wait:
-            deadline = time.monotonic() + timeout
-            while self._ready < self.size and time.monotonic() < deadline:
-                time.sleep(0.01)
+            with self._changed:
+                self._changed.wait_for(lambda: self._ready >= self.size or self._starting == 0, timeout)
 
     def _start_one(self) -> None:
         worker = None
         try:
             worker = _Worker(next(self._numbers))
+            worker.on_slot_free = self._slot_free
             ok = worker.wait_ready(_READY_TIMEOUT)
         except Exception:
             _log.warning("a decode worker failed to start", exc_info=True)
             ok = False
         with self._lock:
             self._starting -= 1
+            self._changed.notify_all()
             if ok and worker is not None and not self._closed:
-                worker.on_slot_free = self._slot_free
                 self._workers.add(worker)
                 self._ready += 1
                 for slot in range(_SLOTS):
-                    self._slots.put((worker, slot))
+                    self._hand_out(worker, slot)
                 return
         if worker is not None:
+            worker.retired = True
             worker.stop(graceful=False)
+
+    def _hand_out(self, worker: _Worker, slot: int) -> None:
+        """A free slot to the first waiting caller, else to the free list (lock held)."""
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result((worker, slot))
+                return
+        self._slots.put((worker, slot))
 
     def _slot_free(self, worker: _Worker, slot: int) -> None:
         if slot < 0 or worker.dead:
             self._retire(worker, replace_it=True)
-        elif not worker.retired:
-            self._slots.put((worker, slot))
+            return
+        with self._lock:
+            if not worker.retired:
+                self._hand_out(worker, slot)
 
     def _retire(self, worker: _Worker, replace_it: bool) -> None:
-        if worker.retired:
-            return
-        worker.retired = True
         with self._lock:
+            if worker.retired:
+                return
+            worker.retired = True
             if worker in self._workers:
                 self._workers.discard(worker)
                 self._ready -= 1
+            if self._ready == 0:
+                self._release_waiters()
         worker.stop(graceful=False)
         if replace_it and not self._closed:
             with contextlib.suppress(RuntimeError):  # shut down meanwhile
                 self.start()
+
+    def _release_waiters(self) -> None:
+        """No worker is left: the waiting callers decode in their own threads (lock held)."""
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
 
     def shutdown(self, timeout: float = 2.0) -> None:
         """Stop every worker and unlink every shared-memory block."""
@@ -328,33 +350,55 @@ class DecodePool:
             workers = list(self._workers)
             self._workers.clear()
             self._ready = 0
+            self._release_waiters()
+            self._changed.notify_all()
         for worker in workers:
             worker.retired = True
             worker.stop(graceful=True, timeout=timeout)
 
     # -- work --------------------------------------------------------------
     def _acquire(self) -> tuple[_Worker, int] | None:
-        """A free slot of a live worker; None (decode in-thread) while no worker has started yet."""
+        """A free slot of a live worker; None (decode in-thread) while no worker is ready."""
         if self._ready == 0:
             if not self._closed:
                 self.start()
             return None
-        context = current_load()
         while True:
-            if context is not None:
-                context.check()
-            try:
-                worker, slot = self._slots.get(timeout=_POLL)
-            except queue.Empty:
+            with self._lock:
                 if self._ready == 0:
                     return None
-                continue
+                try:
+                    worker, slot = self._slots.get_nowait()
+                except queue.Empty:
+                    waiter: _Waiter = concurrent.futures.Future()
+                    self._waiters.append(waiter)
+                else:
+                    waiter = _given(worker, slot)
+            acquired = self._wait_for_slot(waiter)
+            if acquired is None:
+                return None
+            worker, slot = acquired
             if worker.retired:
                 continue  # a slot of a stopped worker: dropped
             if worker.dead or worker.process.poll() is not None:
                 self._retire(worker, replace_it=True)  # died while idle: not this frame's fault
                 continue
             return worker, slot
+
+    def _wait_for_slot(self, waiter: _Waiter) -> tuple[_Worker, int] | None:
+        """The slot handed to ``waiter``; this load's cancel or deadline ends the wait (the slot goes on)."""
+        try:
+            return wait_result(waiter)
+        except BaseException:
+            with self._lock:
+                if waiter in self._waiters:
+                    self._waiters.remove(waiter)
+                    handed = None
+                else:
+                    handed = waiter.result() if waiter.done() else None
+                if handed is not None:
+                    self._hand_out(*handed)
+            raise
 
     def decode(self, buffer: FrameBytes, description: PixelDescription, uid: str,
                order: tuple[str, ...]) -> DecodedFrame | None:
@@ -368,8 +412,9 @@ class DecodePool:
         try:
             block = worker.ensure_block(slot, description.frame_nbytes)
             try:
-                worker.send((task, replace(description, palette=None), uid, order, block.name), buffer)
-                reply = worker.receive(task)
+                answer = worker.send(task, (task, replace(description, palette=None), uid, order, block.name),
+                                     buffer)
+                reply = wait_result(answer)
             except (EOFError, OSError) as exc:
                 self._retire(worker, replace_it=True)
                 code = worker.process.poll()
@@ -391,6 +436,13 @@ class DecodePool:
         finally:
             if give_back:
                 self._slot_free(worker, slot)
+
+
+def _given(worker: _Worker, slot: int) -> _Waiter:
+    """A future already holding a slot taken from the free list."""
+    done: _Waiter = concurrent.futures.Future()
+    done.set_result((worker, slot))
+    return done
 
 
 _pool_lock = threading.Lock()
