@@ -23,10 +23,12 @@ from __future__ import annotations
 import argparse
 import io
 import statistics
+import sys
 import tempfile
 import time
 import warnings
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -46,9 +48,12 @@ from pydicom.uid import (
 )
 
 import loadstone
-from loadstone_wado import _synthetic, config, decode_pool
+from loadstone_wado import config, decode_pool
 from loadstone_wado.part10 import dataset_cache
 from loadstone_wado.pixels import PixelDescription, decode_frame, decoder_order
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "wado"))
+import synthetic  # the test data generator, kept with the tests
 
 SYNTAXES = [RLELossless, JPEGLSLossless, JPEGLSNearLossless, JPEG2000Lossless, JPEG2000, JPEGBaseline8Bit,
             JPEGLossless, JPEGLosslessSV1]
@@ -57,12 +62,12 @@ SYNTAXES = [RLELossless, JPEGLSLossless, JPEGLSNearLossless, JPEG2000Lossless, J
 def _frames_dataset(uid: str, index: int) -> pydicom.Dataset:
     """One synthetic frame encoded in ``uid`` (8-bit for JPEG baseline)."""
     unsigned = uid == JPEGBaseline8Bit
-    ds = _synthetic.ct_dataset(index, unsigned=unsigned)
+    ds = synthetic.ct_dataset(index, unsigned=unsigned)
     if uid == JPEGBaseline8Bit:
         pixels = np.frombuffer(ds.PixelData, dtype=np.uint16) >> 4
         ds.BitsAllocated, ds.BitsStored, ds.HighBit = 8, 8, 7
         ds.PixelData = pixels.astype(np.uint8).tobytes()
-    encoded = _synthetic.compress(ds, uid)
+    encoded = synthetic.compress(ds, uid)
     return pydicom.dcmread(io.BytesIO(_to_bytes(encoded)))
 
 
@@ -165,7 +170,7 @@ def bench_series(count: int, runs: int) -> list[str]:
     """The J2K series: load_images with the decode pool against a sequential pydicom loop."""
     lines = []
     with tempfile.TemporaryDirectory(prefix="loadstone-bench-j2k-") as folder:
-        paths = _synthetic.write_series(folder, count, transfer_syntax=JPEG2000Lossless)
+        paths = synthetic.write_series(folder, count, transfer_syntax=JPEG2000Lossless)
         ids = [f"dicomfile:{path}" for path in paths]
 
         def sequential() -> None:

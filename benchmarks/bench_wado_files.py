@@ -17,19 +17,23 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import tempfile
 import time
 import warnings
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pydicom
 from pydicom.pixels import get_decoder
 
 import loadstone
-from loadstone_wado import _synthetic
 from loadstone_wado.part10 import dataset_cache
 from loadstone_wado.pixels import PixelDescription, decode_frame
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "wado"))
+import synthetic  # the test data generator, kept with the tests
 
 
 def median_times(funcs: list[Callable[[], Any]], runs: int) -> list[float]:
@@ -70,7 +74,7 @@ def main() -> None:
     warnings.simplefilter("ignore")
 
     with tempfile.TemporaryDirectory(prefix="loadstone-bench-files-") as folder:
-        paths = _synthetic.write_series(folder, args.slices)
+        paths = synthetic.write_series(folder, args.slices)
         ids = loadstone.series_image_ids(f"dicomfile:{folder}")
         assert len(ids) == len(paths)
 

@@ -70,7 +70,8 @@ def testdata() -> Callable[[str], str]:
 @pytest.fixture(scope="session")
 def synthetic_files(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str, int], list[Path]]:
     """``synthetic_files(transfer_syntax, count)``: a small CT series (64x64) written once per session."""
-    from loadstone_wado import _synthetic
+    import synthetic
+
 
     made: dict[tuple[str, int], list[Path]] = {}
 
@@ -80,7 +81,7 @@ def synthetic_files(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str, 
             folder = tmp_path_factory.mktemp(f"series-{transfer_syntax}-{count}")
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                made[key] = _synthetic.write_series(folder, count, rows=64, columns=64,
+                made[key] = synthetic.write_series(folder, count, rows=64, columns=64,
                                                     transfer_syntax=transfer_syntax)
         return made[key]
 

@@ -14,11 +14,12 @@ from typing import Any, ClassVar
 import numpy as np
 import pydicom
 import pytest
+import synthetic
 from pydicom.uid import ExplicitVRLittleEndian, JPEG2000Lossless, generate_uid
 
 import loadstone
 from loadstone.testing import LoaderContract
-from loadstone_wado import _synthetic, config, file_manager
+from loadstone_wado import config, file_manager
 from loadstone_wado.part10 import dataset_cache
 from loadstone_wado.schemes import dicomfile
 
@@ -196,7 +197,7 @@ def test_pixel_cap(testdata: Callable[[str], str]) -> None:
 
 def test_pixel_cap_is_checked_before_pixels_are_allocated(tmp_path: Path) -> None:
     # A header claiming 60000 x 60000 x 1000 frames with 16 bytes of data.
-    ds = _synthetic.ct_dataset(0, 4, 4)
+    ds = synthetic.ct_dataset(0, 4, 4)
     ds.Rows, ds.Columns, ds.NumberOfFrames = 60000, 60000, 1000
     ds.save_as(tmp_path / "bomb.dcm", enforce_file_format=True)
     _fails_without_cache_entry(f"dicomfile:{tmp_path / 'bomb.dcm'}", loadstone.ResourceLimitError)
@@ -217,7 +218,7 @@ def test_failures_leave_no_dataset_behind(tmp_path: Path) -> None:
 
 # -- series ------------------------------------------------------------------------------------
 def test_series_is_ordered_along_the_normal(tmp_path: Path) -> None:
-    paths = _synthetic.write_series(tmp_path, 12, rows=16, columns=16)  # names shuffled, positions not
+    paths = synthetic.write_series(tmp_path, 12, rows=16, columns=16)  # names shuffled, positions not
     (tmp_path / "notes.txt").write_text("not DICOM")
     ids = loadstone.series_image_ids(f"dicomfile:{tmp_path}")
     assert ids == [f"dicomfile:{path}" for path in paths]
@@ -227,7 +228,7 @@ def test_series_with_reversed_normal_and_instance_numbers(tmp_path: Path) -> Non
     study, series = generate_uid(), generate_uid()
     expected = []
     for index, z in enumerate([30.0, 20.0, 10.0]):
-        ds = _synthetic.ct_dataset(index, 8, 8, study_uid=study, series_uid=series)
+        ds = synthetic.ct_dataset(index, 8, 8, study_uid=study, series_uid=series)
         ds.ImageOrientationPatient = [1, 0, 0, 0, -1, 0]  # normal (0, 0, -1): higher z comes first
         ds.ImagePositionPatient = [0, 0, z]
         path = tmp_path / f"{9 - index}.dcm"
@@ -238,7 +239,7 @@ def test_series_with_reversed_normal_and_instance_numbers(tmp_path: Path) -> Non
     flat = tmp_path / "flat"
     flat.mkdir()
     for number in (3, 1, 2):
-        ds = _synthetic.ct_dataset(number, 8, 8)
+        ds = synthetic.ct_dataset(number, 8, 8)
         del ds.ImagePositionPatient, ds.ImageOrientationPatient
         ds.InstanceNumber = number
         ds.save_as(flat / f"{number * 7 % 5}.dcm", enforce_file_format=True)
@@ -255,7 +256,7 @@ def test_series_of_multi_frame_files(tmp_path: Path, testdata: Callable[[str], s
 
 
 def test_series_then_load_images(tmp_path: Path) -> None:
-    _synthetic.write_series(tmp_path, 10, rows=32, columns=32, transfer_syntax=JPEG2000Lossless)
+    synthetic.write_series(tmp_path, 10, rows=32, columns=32, transfer_syntax=JPEG2000Lossless)
     ids = loadstone.series_image_ids(f"dicomfile:{tmp_path}")
     images = [load.result(60) for load in loadstone.load_images(ids)]
     z = [loadstone.metadata.get("imagePlaneModule", image.image_id)["image_position_patient"][2]

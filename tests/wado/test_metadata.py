@@ -10,10 +10,10 @@ from typing import Any
 
 import pydicom
 import pytest
+import synthetic
 from pydicom.dataset import Dataset
 
 import loadstone
-from loadstone_wado import _synthetic
 from loadstone_wado.metadata import (
     MODULES,
     dataset_metadata_provider,
@@ -116,7 +116,7 @@ def test_dicom_json_answers_like_the_dataset(testdata: Callable[[str], str], nam
 
 def _enhanced(frames: int = 3) -> Dataset:
     """A multi-frame CT with per-frame positions and rescale, shared spacing and window."""
-    ds = _synthetic.ct_dataset(0, 8, 8)
+    ds = synthetic.ct_dataset(0, 8, 8)
     for keyword in ("ImagePositionPatient", "ImageOrientationPatient", "PixelSpacing", "SliceThickness",
                     "RescaleSlope", "RescaleIntercept", "WindowCenter", "WindowWidth"):
         delattr(ds, keyword)

@@ -133,11 +133,12 @@ def test_fast_parser_declines_what_it_does_not_handle(testdata: Callable[[str], 
 
 
 def test_deferred_pixel_data_is_a_view_of_the_source(synthetic_files: Callable[..., list[Path]]) -> None:
-    from loadstone_wado import _synthetic
+    import synthetic
+
     from loadstone_wado.pixels.frames import pixel_buffer
 
     buffer_io = io.BytesIO()
-    _synthetic.ct_dataset(0, 256, 256).save_as(buffer_io, enforce_file_format=True)  # 128 KiB of pixels
+    synthetic.ct_dataset(0, 256, 256).save_as(buffer_io, enforce_file_format=True)  # 128 KiB of pixels
     data = buffer_io.getvalue()
     ds = read_part10(data)
     buffer = pixel_buffer(ds)

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import pydicom
 import pytest
+import synthetic
 from pydicom.encaps import generate_frames
 from pydicom.uid import (
     JPEG2000,
@@ -26,7 +27,7 @@ from pydicom.uid import (
 )
 
 import loadstone
-from loadstone_wado import _synthetic, config
+from loadstone_wado import config
 from loadstone_wado.pixels import (
     PaletteLUT,
     PixelDescription,
@@ -262,8 +263,8 @@ def test_every_installed_decoder_agrees(uid: str, synthetic_files: Callable[...,
 
 def test_rgb_frames(synthetic_files: Callable[..., list[Path]]) -> None:
     for uid in (RLELossless, JPEG2000Lossless, JPEGLSLossless):
-        ds = _synthetic.rgb_dataset(32, 48, frames=2)
-        ds = _reload(_synthetic.compress(ds, uid))
+        ds = synthetic.rgb_dataset(32, 48, frames=2)
+        ds = _reload(synthetic.compress(ds, uid))
         reference = ds.pixel_array
         for number in (1, 2):
             image = image_from_dataset("rgb", ds, number)

@@ -15,11 +15,12 @@ from typing import Any
 import numpy as np
 import pydicom
 import pytest
+import synthetic
 from pydicom.encaps import generate_frames
 from pydicom.uid import JPEG2000Lossless, JPEGLSLossless, RLELossless
 
 import loadstone
-from loadstone_wado import _synthetic, config
+from loadstone_wado import config
 from loadstone_wado.pixels import PixelDescription, image_from_frame
 from loadstone_wado.pixels import pool as decode_pool
 
@@ -33,8 +34,8 @@ def _frame(path: Path) -> tuple[bytes, PixelDescription, np.ndarray]:
 @pytest.fixture(scope="module")
 def big_j2k_frame(tmp_path_factory: pytest.TempPathFactory) -> tuple[bytes, PixelDescription]:
     """A 2048x2048 JPEG 2000 frame: a decode long enough to cancel or kill in the middle."""
-    ds = _synthetic.ct_dataset(0, 2048, 2048)
-    ds = _synthetic.compress(ds, JPEG2000Lossless)
+    ds = synthetic.ct_dataset(0, 2048, 2048)
+    ds = synthetic.compress(ds, JPEG2000Lossless)
     buffer = io.BytesIO()
     ds.save_as(buffer, enforce_file_format=True)
     ds = pydicom.dcmread(io.BytesIO(buffer.getvalue()))
@@ -97,7 +98,7 @@ def test_series_uses_the_pool_when_frames_overlap(tmp_path: Path, monkeypatch: p
     # Another frame is decoding throughout (whether loads overlap by themselves depends on timing).
     monkeypatch.setattr(decode_pool, "_in_flight", decode_pool._in_flight + 1)
     try:
-        paths = _synthetic.write_series(tmp_path, 16, rows=128, columns=128, transfer_syntax=JPEG2000Lossless)
+        paths = synthetic.write_series(tmp_path, 16, rows=128, columns=128, transfer_syntax=JPEG2000Lossless)
         images = [load.result(60) for load in loadstone.load_images([f"dicomfile:{p}" for p in paths])]
         for path, image in zip(paths, images, strict=True):
             assert np.array_equal(image.pixel_data, pydicom.dcmread(path).pixel_array)

@@ -1,4 +1,7 @@
-"""Synthetic DICOM objects for tests and benchmarks, made with pydicom at run time.
+"""Synthetic DICOM objects for the wado tests and benchmarks, made with pydicom at run time.
+
+Test data, not part of the plugin: tests import it as ``synthetic`` (pytest
+puts this folder on ``sys.path``), benchmarks after adding this folder to it.
 
 The test data shipped with pydicom is small (64x64 MR, 100x100 RGB); timings
 and the decode pool need realistic 512x512 series in every transfer syntax.
