@@ -74,10 +74,12 @@ class PaletteLUT:
         """Map stored values to colours (values outside the table clamp to its ends)."""
         entries = self.table.shape[0]
         if indices.dtype == np.uint8 and self.first_mapped == 0 and entries >= 256:
-            return self.table[indices]
-        index = indices.astype(np.int64) - self.first_mapped
-        np.clip(index, 0, entries - 1, out=index)
-        return self.table[index]
+            index = indices
+        else:
+            index = indices.astype(np.int64) - self.first_mapped
+            np.clip(index, 0, entries - 1, out=index)
+        colours: np.ndarray = self.table[index]
+        return colours
 
 
 @dataclass(frozen=True)

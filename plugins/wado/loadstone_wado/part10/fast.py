@@ -147,7 +147,7 @@ def parse(data: Any, reader: Any, defer_size: int | None) -> FileDataset | None:
     """
     view = memoryview(data).cast("B")
     end = len(view)
-    if end < 132 + 8 or view[128:132] != b"DICM":
+    if end < 132 + 8 or view[128:132].tobytes() != b"DICM":
         return None
     try:
         meta, position, _ = _elements(view, reader, 132, end, False, None, True)

@@ -64,6 +64,7 @@ class RawFrame(NamedTuple):
 class Backend(Protocol):
     """The module interface of a codec backend (see the module docstring)."""
 
+    __name__: str  # the module's
     NAME: str
     SYNTAXES: frozenset[str]
     CAN_CRASH: bool
