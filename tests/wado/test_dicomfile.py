@@ -177,8 +177,8 @@ def test_no_transfer_syntax(testdata: Callable[[str], str]) -> None:
     _fails_without_cache_entry(image_id, loadstone.InvalidImageError, "Transfer Syntax")
 
 
-@pytest.mark.parametrize(("suffix", "match"), [("?frame=0", "start at 1"), ("?frame=16", "past the end"),
-                                               ("?frame=x", "not a number")])
+@pytest.mark.parametrize(("suffix", "match"), [("?frame=0", "at least 1"), ("?frame=16", "past the end"),
+                                               ("?frame=x", "whole number")])
 def test_bad_frame_numbers(testdata: Callable[[str], str], suffix: str, match: str) -> None:
     image_id = f"dicomfile:{testdata('rtdose.dcm')}{suffix}"
     _fails_without_cache_entry(image_id, loadstone.InvalidImageError, match)

@@ -182,8 +182,8 @@ def test_ref_urls_keep_the_query() -> None:
 
 @pytest.mark.parametrize(("image_id", "message"), [
     ("wadors:http://h/r/studies/1/series/2/instances/3/frames/0", "1-based"),
-    ("wadors:http://h/r/studies/1/series/2/instances/3/frames/1,2", "not one frame number"),
-    ("wadors:http://h/r/studies/1/series/2/instances/3/frames/x", "not one frame number"),
+    ("wadors:http://h/r/studies/1/series/2/instances/3/frames/1,2", "one frame number"),
+    ("wadors:http://h/r/studies/1/series/2/instances/3/frames/x", "one frame number"),
     ("wadors:http://h/r/studies/1/series/2/instances/3", "names no frame"),
     ("wadors:http://h/r/instances/3/frames/1", "not a WADO-RS URL"),
 ])

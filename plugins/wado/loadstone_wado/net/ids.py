@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from loadstone.errors import InvalidImageError
-from loadstone.toolkit import is_ascii_int
+from loadstone.toolkit import parse_int
 
 __all__ = ["WadorsRef", "parse_wadors_ref", "strip_scheme"]
 
@@ -97,15 +97,8 @@ def parse_wadors_ref(value: str, *, image_id: str | None = None, need_frame: boo
     frames = match.group("frames")
     frame: int | None = None
     if frames is not None:
-        if not is_ascii_int(frames):
-            raise InvalidImageError(
-                f"frame {frames!r} in {value!r} is not one frame number (an image id names one frame)",
-                image_id=image_id,
-            )
-        frame = int(frames)
-        if frame < 1:
-            raise InvalidImageError(f"frame numbers are 1-based; {value!r} asks for frame {frame}",
-                                    image_id=image_id)
+        frame = parse_int(frames, f"the frame of {value!r} (an image id names one frame number, 1-based)",
+                          minimum=1, image_id=image_id)
     if need_frame and frame is None:
         raise InvalidImageError(
             f"{value!r} names no frame: a wadors image id ends in '/instances/<instance>/frames/<n>'",

@@ -15,7 +15,7 @@ from pathlib import Path
 from urllib.parse import parse_qsl, urlencode
 
 from loadstone import InvalidImageError, PolicyDeniedError
-from loadstone.toolkit import RootPolicy, is_ascii_int
+from loadstone.toolkit import RootPolicy, is_ascii_int, parse_int
 
 from ..config import get_config
 from . import file_manager
@@ -64,14 +64,7 @@ def split_frame(rest: str, image_id: str) -> tuple[str, int | None]:
     body, qmark, query = rest.rpartition("?")
     if not qmark or not query.lower().startswith("frame="):
         return rest, None
-    text = query[6:]
-    if not is_ascii_int(text):
-        raise InvalidImageError(f"the frame {text!r} is not a number (frames are 1-based integers)",
-                                image_id=image_id)
-    frame = int(text)
-    if frame < 1:
-        raise InvalidImageError(f"frame {frame} does not exist: frame numbers start at 1", image_id=image_id)
-    return body, frame
+    return body, parse_int(query[6:], "the frame number (frames are 1-based)", minimum=1, image_id=image_id)
 
 
 def parse_dicomfile_id(image_id: str) -> DicomFileRef:

@@ -29,7 +29,7 @@ from pydicom.dataset import Dataset
 
 from loadstone import Image, http, image_loader
 from loadstone.errors import InvalidImageError
-from loadstone.toolkit import is_ascii_int
+from loadstone.toolkit import parse_int
 
 from ..dicom.attributes import DatasetAttributes
 from ..net.ids import strip_scheme
@@ -89,13 +89,8 @@ def parse_wadouri_id(image_id: str) -> WadoUriRef:
                 kept.append(item)
                 continue
             frames_seen += 1
-            value = value.strip()
-            if not is_ascii_int(value) or int(value) < 1:
-                raise InvalidImageError(
-                    f"frame {value!r} in {image_id!r} is not a frame number (frames are 1-based)",
-                    image_id=image_id,
-                )
-            frame = int(value)
+            frame = parse_int(value, f"the frame in {image_id!r} (frames are 1-based)", minimum=1,
+                              image_id=image_id)
     if frames_seen > 1:
         raise InvalidImageError(f"{image_id!r} names its frame more than once", image_id=image_id)
     clean = path + ("?" + _unescape_literals("&".join(kept)) if any(kept) else "")
