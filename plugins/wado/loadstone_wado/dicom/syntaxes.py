@@ -30,7 +30,6 @@ __all__ = [
     "JPEG_LS_SYNTAXES",
     "J2K_SYNTAXES",
     "HTJ2K_SYNTAXES",
-    "ENCAPSULATED_SYNTAXES",
     "is_native",
     "syntax_name",
 ]
@@ -59,8 +58,6 @@ JPEG_SYNTAXES = frozenset({JPEG_BASELINE, JPEG_EXTENDED, JPEG_LOSSLESS, JPEG_LOS
 JPEG_LS_SYNTAXES = frozenset({JPEG_LS_LOSSLESS, JPEG_LS_NEAR})
 J2K_SYNTAXES = frozenset({J2K_LOSSLESS, J2K})
 HTJ2K_SYNTAXES = frozenset({HTJ2K_LOSSLESS, HTJ2K_RPCL, HTJ2K})
-#: The compressed syntaxes this plugin decodes (with a decoder installed).
-ENCAPSULATED_SYNTAXES = JPEG_SYNTAXES | JPEG_LS_SYNTAXES | J2K_SYNTAXES | HTJ2K_SYNTAXES | {RLE}
 
 
 def is_native(uid: str) -> bool:

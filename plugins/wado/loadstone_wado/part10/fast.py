@@ -32,12 +32,9 @@ from pydicom.filereader import read_sequence
 from pydicom.tag import BaseTag
 from pydicom.values import convert_string
 
-__all__ = ["parse"]
+from ..dicom.syntaxes import DEFLATED_LE, EXPLICIT_BE, IMPLICIT_LE
 
-_IMPLICIT_LE = "1.2.840.10008.1.2"
-_EXPLICIT_LE = "1.2.840.10008.1.2.1"
-_BIG_ENDIAN = "1.2.840.10008.1.2.2"
-_DEFLATED = "1.2.840.10008.1.2.1.99"
+__all__ = ["parse"]
 
 #: VRs with a 2-byte reserved field and a 4-byte length (PS3.5 7.1.2), and the others.
 _LONG_VRS = {vr.encode(): vr for vr in ("OB", "OD", "OF", "OL", "OV", "OW", "SQ", "SV", "UC", "UN", "UR",
@@ -155,9 +152,9 @@ def parse(data: Any, reader: Any, defer_size: int | None) -> FileDataset | None:
         if syntax_element is None or syntax_element.value is None:
             return None
         syntax = syntax_element.value.decode("ascii", "replace").strip(" \x00")
-        if syntax in (_BIG_ENDIAN, _DEFLATED) or not syntax.startswith("1.2.840.10008.1.2"):
+        if syntax in (EXPLICIT_BE, DEFLATED_LE) or not syntax.startswith("1.2.840.10008.1.2"):
             return None
-        implicit = syntax == _IMPLICIT_LE
+        implicit = syntax == IMPLICIT_LE
         body, position, encoding = _elements(view, reader, position, end, implicit, defer_size, False)
         if position != end:
             return None  # trailing bytes that are no element: pydicom decides what they mean

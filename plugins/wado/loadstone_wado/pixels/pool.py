@@ -59,6 +59,7 @@ from loadstone.toolkit import Timer, call_later, wait_result
 
 from ..config import get_config
 from ..dicom.description import PixelDescription
+from ..dicom.syntaxes import HTJ2K_SYNTAXES, J2K_SYNTAXES, JPEG_LOSSLESS, JPEG_LOSSLESS_SV1, JPEG_LS_SYNTAXES
 from .stored import DecodedFrame, FrameBytes
 
 __all__ = [
@@ -76,12 +77,8 @@ _log = logging.getLogger("loadstone_wado.decode_pool")
 
 #: Syntaxes whose codecs hold the GIL for milliseconds per frame: worth a process hop.
 #: RLE (~0.2 ms) and JPEG baseline (~0.5 ms) decode faster than the hop costs.
-POOL_SYNTAXES = frozenset({
-    "1.2.840.10008.1.2.4.57", "1.2.840.10008.1.2.4.70",   # JPEG lossless
-    "1.2.840.10008.1.2.4.80", "1.2.840.10008.1.2.4.81",   # JPEG-LS
-    "1.2.840.10008.1.2.4.90", "1.2.840.10008.1.2.4.91",   # JPEG 2000
-    "1.2.840.10008.1.2.4.201", "1.2.840.10008.1.2.4.202", "1.2.840.10008.1.2.4.203",  # HTJ2K
-})
+POOL_SYNTAXES = (frozenset({JPEG_LOSSLESS, JPEG_LOSSLESS_SV1}) | JPEG_LS_SYNTAXES | J2K_SYNTAXES
+                 | HTJ2K_SYNTAXES)
 _MIN_BLOCK = 1 << 20
 _READY_TIMEOUT = 60.0
 #: Frames queued per worker: one decoding, one waiting, so a worker never idles between frames.

@@ -198,7 +198,7 @@ def metadata_provider(module: str, image_id: str) -> Any:
     """Metadata modules for ``wadors:`` ids from :mod:`..net.metadata_store` (snake_case keys).
 
     Answers only from what is registered (it never blocks on the network):
-    after a load, :func:`series_image_ids` or :func:`.metadata_store.add`.
+    after a load, :func:`series_image_ids` or :func:`loadstone_wado.metadata_manager.add`.
     """
     if image_id[:7].lower() != "wadors:":
         return None

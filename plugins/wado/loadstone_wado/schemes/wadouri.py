@@ -55,7 +55,7 @@ class WadoUriRef:
     (other parameters keep their order; see :func:`parse_wadouri_id` for
     the one change to their encoding).  ``frame`` is 1-based.
     ``cache_key`` is the dataset cache key shared by every frame of the
-    object (:func:`.part10.dataset_key`, which the metadata provider uses too).
+    object (:func:`loadstone_wado.part10.dataset_key`, which the metadata provider uses too).
     """
 
     url: str

@@ -62,7 +62,7 @@ def decode_native(buffer: FrameBytes, description: PixelDescription, uid: str,
 
     ``buffer`` is either one frame or the whole Pixel Data value.  Returns
     ``(rows, columns)`` or ``(rows, columns, samples)`` in native byte order,
-    unused bits *not yet* checked (see :func:`..stored.correct_unused_bits`), YBR not
+    unused bits *not yet* checked (see :func:`loadstone_wado.pixels.stored.correct_unused_bits`), YBR not
     yet converted.  The array may be a read-only view of ``buffer``.
     """
     rows, columns, samples = description.rows, description.columns, description.samples_per_pixel
