@@ -24,8 +24,9 @@ package costs no more than its settings)::
 Layers, each importing only the ones below it (checked by import-linter):
 ``plugin`` (hooks) > ``schemes`` (loaders, providers, series) > ``net`` |
 ``part10`` | ``pixels`` > ``dicom`` > ``config``.  ``file_manager``,
-``decode_pool``, ``metadata``, ``metadata_manager``, ``multipart`` and
-``wadors`` are the documented names of modules that live in those layers.
+``decode_pool``, ``metadata``, ``metadata_manager``, ``multipart``,
+``dicomfile``, ``wadouri`` and ``wadors`` are the documented names of modules
+that live in those layers.
 """
 
 from __future__ import annotations
