@@ -11,11 +11,15 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from loadstone import hookimpl
+from loadstone.config import PluginConfig
+
+from .config import Settings, config
 
 __all__ = [
     "loadstone_image_loaders",
     "loadstone_metadata_providers",
     "loadstone_series_image_ids",
+    "loadstone_plugin_config",
     "loadstone_plugin_details",
 ]
 
@@ -46,6 +50,12 @@ def loadstone_series_image_ids(series_id: str) -> list[str] | None:
     from .schemes import series_image_ids
 
     return series_image_ids(series_id)
+
+
+@hookimpl
+def loadstone_plugin_config() -> PluginConfig[Settings]:
+    """The plugin's settings, for ``loadstone --set wado.key=value``."""
+    return config
 
 
 @hookimpl
