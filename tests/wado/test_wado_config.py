@@ -1,7 +1,9 @@
-"""The wado settings: the documented functions, the environment, loadstone's plugin-settings hook."""
+"""The wado package's shape: cheap to import, public names on first access, settings in loadstone's style."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -50,3 +52,10 @@ def test_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 
 def test_loadstone_sees_the_settings() -> None:
     assert config.config in loadstone.plugin_configs()
+
+
+def test_importing_the_package_is_cheap_and_its_names_load_on_first_access() -> None:
+    code = ("import sys, loadstone_wado as w; assert 'pydicom' not in sys.modules; "
+            "assert w.load_dicomfile.__name__ == 'load_dicomfile' and callable(w.read_part10); "
+            "assert 'pydicom' in sys.modules and 'load_wadors' in dir(w)")
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)

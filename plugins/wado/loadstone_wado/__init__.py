@@ -8,8 +8,10 @@ Schemes (registered through the ``loadstone`` entry point ``wado``):
 * ``wadouri:`` / ``dicomweb:`` — WADO-URI;
 * ``wadors:`` — WADO-RS frames.
 
-The public API, by module (each imported on first use; importing this
-package costs no more than its settings)::
+The public API: the loaders and the most used functions are attributes of
+this package, imported on first access (``loadstone_wado.load_dicomfile``,
+``loadstone_wado.read_part10``, …), so importing it costs no more than its
+settings; and by module::
 
     from loadstone_wado import config            # settings: root folder, caps, decoders, decode pool
     from loadstone_wado import file_manager      # add(bytes | path | file) -> "dicomfile:N"
@@ -31,8 +33,63 @@ that live in those layers.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+from loadstone.toolkit import lazy_exports
+
 from . import config
+
+if TYPE_CHECKING:
+    from .dicom import modules_from_dataset, modules_from_dicom_json
+    from .net import parse_multipart_related
+    from .part10 import dataset_cache, dataset_key, read_part10
+    from .pixels import (
+        PixelDescription,
+        available_transfer_syntaxes,
+        decode_frame,
+        image_from_dataset,
+        image_from_frame,
+    )
+    from .schemes.dicomfile import load_dicomfile
+    from .schemes.wadors import load_wadors
+    from .schemes.wadouri import load_wadouri
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "config"]
+__all__ = [
+    "__version__",
+    "config",
+    "load_dicomfile",
+    "load_wadouri",
+    "load_wadors",
+    "read_part10",
+    "dataset_cache",
+    "dataset_key",
+    "PixelDescription",
+    "decode_frame",
+    "image_from_frame",
+    "image_from_dataset",
+    "available_transfer_syntaxes",
+    "modules_from_dataset",
+    "modules_from_dicom_json",
+    "parse_multipart_related",
+]
+
+# Names imported on first access (they pull in pydicom, numpy and the load machinery).
+_LAZY = {
+    "load_dicomfile": ".schemes.dicomfile",
+    "load_wadouri": ".schemes.wadouri",
+    "load_wadors": ".schemes.wadors",
+    "read_part10": ".part10",
+    "dataset_cache": ".part10",
+    "dataset_key": ".part10",
+    "PixelDescription": ".pixels",
+    "decode_frame": ".pixels",
+    "image_from_frame": ".pixels",
+    "image_from_dataset": ".pixels",
+    "available_transfer_syntaxes": ".pixels",
+    "modules_from_dataset": ".dicom",
+    "modules_from_dicom_json": ".dicom",
+    "parse_multipart_related": ".net",
+}
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY)
