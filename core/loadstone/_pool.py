@@ -104,17 +104,25 @@ class RequestPool:
             started = self._start_raw_now(image_id, loader, options, request_type, priority)
             if started is not None:
                 return started
+        load, load_object = self._new_load(image_id, loader, options, request_type, priority, cache,
+                                           next(self._seq))
+        if load is not None:
+            self._submit(load, load)
+        return load_object
+
+    def _new_load(self, image_id: str, loader: Any, options: Mapping[str, Any], request_type: RequestType,
+                  priority: int, cache: ImageCache | None, seq: int) -> tuple[Load | None, ImageLoadObject]:
+        """A new load, entered in ``cache`` first; (None, the cached one) when another caller's is there."""
         load = Load(image_id, loader, options, self._events, request_type=request_type,
-                    priority=priority, seq=next(self._seq), on_done=self._done)
+                    priority=priority, seq=seq)
         load_object = load.load_object
         assert load_object is not None
         if cache is not None:
             shared = cache.put_image_load_object(image_id, load_object)
             if shared is not load_object:
                 load.discard()
-                return shared  # another caller started this load a moment ago
-        self._submit(load, load)
-        return load_object
+                return None, shared  # another caller started this load a moment ago
+        return load, load_object
 
     def _start_raw_now(self, image_id: str, loader: Any, options: Mapping[str, Any],
                        request_type: RequestType, priority: int) -> ImageLoadObject | None:
@@ -176,17 +184,9 @@ class RequestPool:
         result: list[ImageLoadObject] = []
         fresh: list[Load] = []
         for image_id in image_ids:
-            load = Load(image_id, loader, options, self._events, request_type=request_type,
-                        priority=priority, seq=0)
-            load_object = load.load_object
-            assert load_object is not None
-            if cache is not None:
-                shared = cache.put_image_load_object(image_id, load_object)
-                if shared is not load_object:
-                    load.discard()
-                    result.append(shared)
-                    continue
-            fresh.append(load)
+            load, load_object = self._new_load(image_id, loader, options, request_type, priority, cache, 0)
+            if load is not None:
+                fresh.append(load)
             result.append(load_object)
         size = max(1, int(getattr(loader, "batch_size", None) or DEFAULT_BATCH_SIZE))
         for start in range(0, len(fresh), size):

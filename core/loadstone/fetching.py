@@ -42,6 +42,7 @@ __all__ = [
     "write_manifest",
     "file_stem",
     "jsonable",
+    "write_atomic",
     "MANIFEST_FORMAT",
 ]
 
@@ -112,7 +113,7 @@ def jsonable(value: Any) -> Any:
     return str(value)
 
 
-def _write_atomic(path: Path, write: Callable[[IO[bytes]], object]) -> None:
+def write_atomic(path: Path, write: Callable[[IO[bytes]], object]) -> None:
     """Write through a temporary file and rename, so an interrupted run leaves no half file."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.part")
     try:
@@ -138,12 +139,12 @@ def write_image(image: Image, spec: FetchSpec, stem: str) -> dict[str, Any]:
     entry: dict[str, Any] = {}
     if spec.npy:
         name = f"{stem}.npy"
-        _write_atomic(folder / name, lambda handle: np.save(handle, image.pixel_data, allow_pickle=False))
+        write_atomic(folder / name, lambda handle: np.save(handle, image.pixel_data, allow_pickle=False))
         entry["file"] = name
     if spec.png:
         name = f"{stem}.png"
         png = image.to_png()
-        _write_atomic(folder / name, lambda handle: handle.write(png))
+        write_atomic(folder / name, lambda handle: handle.write(png))
         entry["png"] = name
     entry.update({
         "shape": list(image.pixel_data.shape),
@@ -240,7 +241,7 @@ def write_manifest(spec: FetchSpec, image_ids: Sequence[str], records: Sequence[
     }
     path = Path(spec.output) / "manifest.json"
     data = json.dumps(manifest, indent=2, allow_nan=False).encode("utf-8")
-    _write_atomic(path, lambda handle: handle.write(data))
+    write_atomic(path, lambda handle: handle.write(data))
     return path
 
 

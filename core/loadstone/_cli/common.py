@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
-import math
 import os
 import sys
-from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any
 
 import loadstone
+from loadstone.fetching import write_atomic
 
 if TYPE_CHECKING:
     from loadstone._image import Image
@@ -126,32 +124,6 @@ def load_one(image_id: str, timeout: float | None, options: dict[str, Any] | Non
         raise
 
 
-def jsonable(value: Any) -> Any:
-    """Plain JSON data from metadata answers (numpy, tuples, dataclasses, bytes, NaN → null)."""
-    import dataclasses
-    import enum
-
-    if value is None or isinstance(value, (bool, int, str)):
-        return value
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, enum.Enum):
-        return jsonable(value.value)
-    if isinstance(value, Mapping):
-        return {str(key): jsonable(item) for key, item in value.items()}
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return jsonable({f.name: getattr(value, f.name) for f in dataclasses.fields(value)})
-    if isinstance(value, (bytes, bytearray, memoryview)):
-        return f"<{len(value)} bytes>"
-    if hasattr(value, "tolist") and callable(value.tolist):  # numpy arrays and scalars
-        return jsonable(value.tolist())
-    if hasattr(value, "isoformat") and callable(value.isoformat):  # date, time, datetime
-        return value.isoformat()
-    if isinstance(value, (list, tuple, set, frozenset, deque)):
-        return [jsonable(item) for item in value]
-    return str(value)
-
-
 def brief(value: Any, limit: int = 8) -> str:
     """A short one-line text form of a JSON-able value (long lists are elided)."""
     if value is None:
@@ -174,19 +146,6 @@ def table(rows: list[list[str]]) -> list[str]:
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     return ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
             for row in rows]
-
-
-def write_atomic(path: Path, write: Callable[[IO[bytes]], object]) -> None:
-    """Write through a temporary file and rename, so an interrupted run leaves no half file."""
-    tmp = path.with_name(f".{path.name}.part")
-    try:
-        with open(tmp, "wb") as handle:
-            write(handle)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise
 
 
 def write_bytes(path: Path, data: bytes) -> None:

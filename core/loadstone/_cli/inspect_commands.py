@@ -10,12 +10,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import loadstone
+from loadstone.fetching import jsonable
 
 from .common import (
     EXIT_OK,
     UsageError,
     brief,
-    jsonable,
     load_one,
     load_options_of,
     one_line,
