@@ -45,6 +45,11 @@ def list_series(location: str, recursive: bool = False) -> list[SeriesInfo]:
     """
     answer = _api.plugin_hooks().loadstone_list_series(location=location, recursive=recursive)
     if answer is None:
-        raise UnknownSchemeError(f"no plugin lists the series of {location!r} (a DICOM folder needs "
-                                 "loadstone-wado)", image_id=location)
+        if "dicomfile" in _api.scheme_distributions():
+            hint = ("locations are folders, DICOMDIR files and the like; a series id is expanded with "
+                    "loadstone.series_image_ids (loadstone fetch --series)")
+        else:
+            hint = "a DICOM folder or DICOMDIR needs loadstone-wado: pip install loadstone-wado"
+        raise UnknownSchemeError(f"no installed plugin lists the series of {location!r}; {hint}",
+                                 image_id=location)
     return list(answer)

@@ -238,8 +238,9 @@ def test_series_with_reversed_normal_and_instance_numbers(tmp_path: Path) -> Non
 
     flat = tmp_path / "flat"
     flat.mkdir()
+    flat_series = generate_uid()  # one series: a folder of several would be refused
     for number in (3, 1, 2):
-        ds = synthetic.ct_dataset(number, 8, 8)
+        ds = synthetic.ct_dataset(number, 8, 8, series_uid=flat_series)
         del ds.ImagePositionPatient, ds.ImageOrientationPatient
         ds.InstanceNumber = number
         ds.save_as(flat / f"{number * 7 % 5}.dcm", enforce_file_format=True)

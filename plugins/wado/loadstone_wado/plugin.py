@@ -19,6 +19,7 @@ __all__ = [
     "loadstone_image_loaders",
     "loadstone_metadata_providers",
     "loadstone_series_image_ids",
+    "loadstone_list_series",
     "loadstone_plugin_config",
     "loadstone_plugin_details",
 ]
@@ -50,6 +51,14 @@ def loadstone_series_image_ids(series_id: str) -> list[str] | None:
     from .schemes import series_image_ids
 
     return series_image_ids(series_id)
+
+
+@hookimpl
+def loadstone_list_series(location: str, recursive: bool) -> list[Any] | None:
+    """The series of a folder or DICOMDIR (``dicomfile:`` id or bare path); None for other locations."""
+    from .schemes import list_series
+
+    return list_series(location, recursive)
 
 
 @hookimpl

@@ -15,7 +15,7 @@ from pathlib import Path
 from urllib.parse import parse_qsl, urlencode
 
 from loadstone import InvalidImageError, PolicyDeniedError
-from loadstone.toolkit import RootPolicy, is_ascii_int, parse_int
+from loadstone.toolkit import RootPolicy, close_match, is_ascii_int, parse_int
 
 from ..config import get_config
 from . import file_manager
@@ -25,6 +25,9 @@ __all__ = [
     "DicomFileRef",
     "parse_dicomfile_id",
     "split_frame",
+    "split_query",
+    "IMAGE_QUERY_KEYS",
+    "SERIES_QUERY_KEYS",
     "resolve_path",
     "dataset_key",
 ]
@@ -59,12 +62,76 @@ def resolve_path(path: str | os.PathLike[str], image_id: str) -> Path:
     return policy.resolve(path, image_id)
 
 
+#: Query keys of a ``dicomfile:`` image id: ``?frame=N``.
+IMAGE_QUERY_KEYS = ("frame",)
+#: Query keys of a ``dicomfile:`` series id (a folder or DICOMDIR): ``?series=UID&recursive=1``.
+SERIES_QUERY_KEYS = ("series", "recursive")
+_GRAMMAR = ("dicomfile: image ids take ?frame=N; series ids (a folder, a DICOMDIR) take "
+            "?series=<Series Instance UID> and &recursive=1")
+
+
+def _looks_like_query(query: str) -> bool:
+    """``key=value[&key=value]…`` with name-like keys: a query, not a part of a file name."""
+    items = query.split("&")
+    return all(key.isidentifier() and sep for key, sep, _ in (item.partition("=") for item in items))
+
+
+def split_query(rest: str, image_id: str, allowed: tuple[str, ...]) -> tuple[str, dict[str, str]]:
+    """``(what the id names, {key: value})`` from the text after ``dicomfile:``.
+
+    The text after the last ``?`` is a query when it reads ``key=value[&…]``.
+    Keys other than ``allowed`` are refused with a "did you mean" from every
+    ``dicomfile:`` key (``?fram=2`` would otherwise become part of the file
+    name), unless the whole text names an existing file (a ``?`` in a file
+    name).  Keys of the other kind of id (``series=`` on an image id,
+    ``frame=`` on a series id) say which kind takes them.
+    """
+    body, qmark, query = rest.rpartition("?")
+    if not qmark or not query or not _looks_like_query(query):
+        return rest, {}
+    params: dict[str, str] = {}
+    for item in query.split("&"):
+        key, _, value = item.partition("=")
+        key = key.lower()
+        if key in allowed:
+            if key in params:
+                raise InvalidImageError(f"{key}= is given twice", image_id=image_id)
+            params[key] = value
+            continue
+        if _names_a_file(rest):
+            return rest, {}
+        raise InvalidImageError(_unknown_key_message(key, allowed), image_id=image_id)
+    return body, params
+
+
+def _names_a_file(text: str) -> bool:
+    try:
+        return os.path.exists(text[len("file://"):] if text.startswith("file://") else text)
+    except (OSError, ValueError):
+        return False
+
+
+def _unknown_key_message(key: str, allowed: tuple[str, ...]) -> str:
+    every = IMAGE_QUERY_KEYS + SERIES_QUERY_KEYS
+    match = close_match(key, every)
+    if match is not None and match not in allowed:
+        if match in SERIES_QUERY_KEYS:
+            return (f"?{match}= belongs to series ids (a folder or a DICOMDIR), not to an image id: "
+                    "expand the series with loadstone.series_image_ids(…) or 'loadstone fetch --series'")
+        return f"?{match}= belongs to image ids: a series id names a folder or a file, without ?{match}="
+    hint = f"did you mean {match!r}? " if match is not None else ""
+    return f"unknown query key {key!r} in a dicomfile: id: {hint}({_GRAMMAR})"
+
+
 def split_frame(rest: str, image_id: str) -> tuple[str, int | None]:
     """``(what the id names, frame)`` from the text after ``dicomfile:`` (frame None when absent)."""
-    body, qmark, query = rest.rpartition("?")
-    if not qmark or not query.lower().startswith("frame="):
+    if "?" not in rest:  # the common case, on every load
         return rest, None
-    return body, parse_int(query[6:], "the frame number (frames are 1-based)", minimum=1, image_id=image_id)
+    body, params = split_query(rest, image_id, IMAGE_QUERY_KEYS)
+    text = params.get("frame")
+    if text is None:
+        return body, None
+    return body, parse_int(text, "the frame number (frames are 1-based)", minimum=1, image_id=image_id)
 
 
 def parse_dicomfile_id(image_id: str) -> DicomFileRef:

@@ -3,7 +3,8 @@
 * :mod:`.dicomfile` — ``dicomfile:`` (Part 10 files, the file manager);
 * :mod:`.wadouri` — ``wadouri:`` / ``dicomweb:`` (a Part 10 object over HTTP);
 * :mod:`.wadors` — ``wadors:`` (frames over DICOMweb);
-* :mod:`.metadata` — the metadata provider of Part 10 datasets.
+* :mod:`.metadata` — the metadata provider of Part 10 datasets;
+* :mod:`.series` — the series of a folder or DICOMDIR: grouped, listed, expanded.
 """
 
 from __future__ import annotations
@@ -11,12 +12,13 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from loadstone import ImageLoader
+from loadstone import ImageLoader, SeriesInfo
 
 from . import dicomfile, wadors, wadouri
 from .metadata import dataset_metadata_provider
+from .series import MultipleSeriesError
 
-__all__ = ["IMAGE_LOADERS", "METADATA_PROVIDERS", "series_image_ids"]
+__all__ = ["IMAGE_LOADERS", "METADATA_PROVIDERS", "series_image_ids", "list_series", "MultipleSeriesError"]
 
 #: Scheme -> the loader registered for it.
 IMAGE_LOADERS: Mapping[str, ImageLoader] = {
@@ -39,3 +41,8 @@ def series_image_ids(series_id: str) -> list[str] | None:
     if ids is None:
         ids = wadors.series_image_ids(series_id)
     return ids
+
+
+def list_series(location: str, recursive: bool = False) -> list[SeriesInfo] | None:
+    """The series of a ``dicomfile:`` folder or DICOMDIR (or a bare path); None for other locations."""
+    return dicomfile.list_series(location, recursive)

@@ -6,9 +6,12 @@ Image ids::
     dicomfile:/data/us.dcm?frame=3      frame 3 (1-based) of a multi-frame file
     dicomfile:3                         file 3 of the file manager (``?frame=N`` works too)
 
-A series id is a folder (or a multi-frame file): ``loadstone.series_image_ids
-("dicomfile:/data/ct")`` lists its DICOM files ordered along the slice normal,
-then by instance number, one id per frame.
+A series id is a folder, a DICOMDIR or a multi-frame file:
+``loadstone.series_image_ids("dicomfile:/data/ct")`` lists its DICOM files
+ordered along the slice normal, then by instance number, one id per frame.
+A folder holding several series needs ``?series=<Series Instance UID>``
+(see :mod:`.series`); a folder or DICOMDIR given as an image id says so.
+Load options: loadstone's own only (another is refused as a typo).
 
 With a root folder configured (``config.configure(root=...)`` or
 ``LOADSTONE_WADO_ROOT``) every path must resolve inside it, after ``..`` and
@@ -20,27 +23,30 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from pydicom.dataset import Dataset
 
-from loadstone import Image, InvalidImageError, PolicyDeniedError, current_load, image_loader
-from loadstone.toolkit import LRUCache, SlicePosition, is_ascii_int, order_in_space
+from loadstone import Image, InvalidImageError, PolicyDeniedError, SeriesInfo, current_load, image_loader
+from loadstone.toolkit import LRUCache, is_ascii_int
 
-from ..dicom.attributes import DatasetAttributes, frame_value
+from ..dicom.attributes import DatasetAttributes
 from ..dicom.provenance import signature_of
 from ..part10 import file_manager
 from ..part10.cache import dataset_cache
+from ..part10.dicomdir import is_dicomdir
 from ..part10.ids import DICOMFILE_PREFIX, DicomFileRef, parse_dicomfile_id, resolve_path, split_frame
 from ..part10.reader import read_part10
 from ..pixels.image import image_from_dataset
+from .series import MultipleSeriesError, expand_folder, is_local_location, list_location
 
 __all__ = [
     "SCHEME",
     "load_dicomfile",
     "series_image_ids",
+    "list_series",
+    "MultipleSeriesError",
     "dataset_for_id",
     "header_for_id",
     "forget_headers",
@@ -103,17 +109,40 @@ def _dataset(ref: DicomFileRef) -> Dataset:
     return ds
 
 
-@image_loader
+@image_loader(options=())  # only loadstone's own options: anything else is a typo
 def load_dicomfile(image_id: str, options: Mapping[str, Any]) -> Image:
     """The ``dicomfile:`` loader: one frame of a Part 10 file (on a worker thread)."""
     ref = parse_dicomfile_id(image_id)
     context = current_load()
     if context is not None:
         context.check()
-    ds = _dataset(ref)
+    try:
+        ds = _dataset(ref)
+    except InvalidImageError as exc:
+        hint = _series_hint(ref)
+        if hint is None:
+            raise
+        raise InvalidImageError(hint, image_id=image_id) from exc
     if context is not None:
         context.check()
     return image_from_dataset(image_id, ds, ref.frame or 1)
+
+
+def _series_hint(ref: DicomFileRef) -> str | None:
+    """For a folder or a DICOMDIR given as an image id: what it is, and how to load it as a series."""
+    path = ref.path
+    if path is None:
+        return None
+    if path.is_dir():
+        what = "a folder"
+    elif is_dicomdir(path):
+        what = "a DICOMDIR (the index of a DICOM File-set)"
+    else:
+        return None
+    series_id = f"{_PREFIX}{path}"
+    return (f"{str(path)!r} is {what}: '{series_id}' is a series id, not an image id; get its image ids "
+            f"with loadstone.series_image_ids({series_id!r}) (on the command line: loadstone fetch --series "
+            f"{series_id} -o DIR; loadstone series {path} lists its series)")
 
 
 # -- headers for metadata and series ---------------------------------------------
@@ -152,69 +181,43 @@ def forget_headers() -> None:
     _headers.clear()
 
 
-@dataclass(frozen=True)
-class _Slice:
-    path: Path
-    frames: int
-    frame: int
-    where: SlicePosition
-
-
-def _slices(path: Path, header: Dataset) -> list[_Slice]:
-    """One entry per frame, with its position and orientation (from functional groups when present)."""
-    source = DatasetAttributes(header)
-    frames = source.number_of_frames()
-    number = source.number("InstanceNumber", 0.0) or 0.0
-    per_frame = "PerFrameFunctionalGroupsSequence" in header
-    result = []
-    for frame in range(1, frames + 1):
-        if frame == 1 or per_frame:
-            position = frame_value(source, frame, "PlanePositionSequence", "ImagePositionPatient")
-            orientation = frame_value(source, frame, "PlaneOrientationSequence", "ImageOrientationPatient")
-        where = SlicePosition(position, orientation, (int(number), path.name, frame))
-        result.append(_Slice(path, frames, frame, where))
-    return result
+def _read_header(path: Path, image_id: str) -> Dataset:
+    """The header of a file found in a series folder, remembered for its metadata."""
+    ref = DicomFileRef(f"{_PREFIX}{path}", path, None, None)
+    header = _headers.get(ref.key)
+    if header is None or not _fresh(header, ref):
+        header = _read(ref, header_only=True)
+        _headers.put(ref.key, header)
+    return header
 
 
 def series_image_ids(series_id: str) -> list[str] | None:
-    """Expand a ``dicomfile:`` folder (or multi-frame file) into ordered image ids; None if not ours.
+    """Expand a ``dicomfile:`` folder, DICOMDIR or multi-frame file into ordered image ids; None if not ours.
 
-    Files that are not DICOM, or carry no pixel data, are skipped.  Order:
+    A folder is grouped by Series Instance UID: one series gives its ids,
+    several raise :class:`.series.MultipleSeriesError` listing them with the
+    ids that pick each one (``dicomfile:/data/mixed?series=<UID>``).  Files
+    that are not DICOM, or carry no pixel data, are skipped.  Order:
     position along the slice normal (from the first oriented frame), then
     instance number, then file name and frame number.
     """
     if not isinstance(series_id, str) or series_id[:len(_PREFIX)].lower() != _PREFIX:
         return None
-    rest, frame = split_frame(series_id[len(_PREFIX):], series_id)
-    if frame is not None:
-        raise InvalidImageError("a series id names a folder or a file, without ?frame=", image_id=series_id)
-    if is_ascii_int(rest):
+    rest = series_id[len(_PREFIX):]
+    if is_ascii_int(rest.partition("?")[0]):  # a file of the file manager: a series of its frames
+        rest, frame = split_frame(rest, series_id)
+        if frame is not None:
+            raise InvalidImageError("a series id names a folder or a file, without ?frame=",
+                                    image_id=series_id)
         ref = parse_dicomfile_id(series_id)
         header = _read(ref, header_only=True)
         count = DatasetAttributes(header).number_of_frames()
         return [f"{_PREFIX}{ref.index}?frame={n}" for n in range(1, count + 1)]
-    path = resolve_path(rest[len("file://"):] if rest.startswith("file://") else rest, series_id)
-    if path.is_file():
-        candidates = [path]
-    elif path.is_dir():
-        candidates = sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith("."))
-    else:
-        raise InvalidImageError(f"no such folder or file {str(path)!r}", image_id=series_id)
+    return expand_folder(series_id, _read_header)
 
-    slices: list[_Slice] = []
-    for candidate in candidates:
-        context = current_load()
-        if context is not None:
-            context.check()
-        try:
-            resolved = resolve_path(candidate, series_id)
-            ref = DicomFileRef(f"{_PREFIX}{resolved}", resolved, None, None)
-            header = _read(ref, header_only=True)
-        except Exception:  # a file that is not DICOM, unreadable or denied is skipped
-            continue
-        if "Rows" not in header or "Columns" not in header:
-            continue  # no image (a DICOMDIR, a report)
-        _headers.put(ref.key, header)
-        slices.extend(_slices(resolved, header))
-    ordered = order_in_space(slices, lambda entry: entry.where)
-    return [f"{_PREFIX}{s.path}" if s.frames == 1 else f"{_PREFIX}{s.path}?frame={s.frame}" for s in ordered]
+
+def list_series(location: str, recursive: bool = False) -> list[SeriesInfo] | None:
+    """The series of a folder or DICOMDIR (a ``dicomfile:`` id or a bare path); None for other ids."""
+    if not isinstance(location, str) or not is_local_location(location):
+        return None
+    return list_location(location, recursive, _read_header)
