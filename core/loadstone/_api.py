@@ -11,7 +11,7 @@ from . import _state
 from ._completion import follow_progress
 from ._load_object import ImageLoadObject
 from ._request_type import RequestType
-from .errors import InvalidImageError, InvalidImageIdError, LoadstoneError, PluginError, UnknownSchemeError
+from .errors import InvalidImageIdError, LoadstoneError, PluginError, UnknownSchemeError
 from .toolkit.names import check_name
 
 if TYPE_CHECKING:
@@ -274,12 +274,13 @@ def series_image_ids(series_id: str) -> list[str]:
         raise PluginError(f"expanding series {series_id!r} failed: {type(exc).__name__}: {exc}",
                           image_id=series_id) from exc
     if ids is None:
-        if scheme in _state.registry.schemes():  # a loader serves it: most likely an image id
-            raise InvalidImageError(
-                f"{series_id!r} is not a series id that an installed plugin expands; an image id is loaded "
-                "with loadstone.load_image (on the command line: give it without --series)",
-                image_id=series_id)
         error = _state.registry.unknown_scheme(scheme, series_id)
+        if scheme in _state.registry.schemes():  # served: an image id, or a series it does not know
+            raise UnknownSchemeError(
+                f"no installed plugin expands {series_id!r} as a series (the plugin serving '{scheme}:' does "
+                "not know it); if it is an image id, load it with loadstone.load_image (on the command "
+                "line: give it without --series)",
+                image_id=series_id, scheme=scheme, installed=error.installed, suggestion=None)
         raise UnknownSchemeError(
             f"no plugin expands series id {series_id!r}; " + error.message.split("; ", 1)[-1],
             image_id=series_id, scheme=scheme, installed=error.installed, suggestion=error.suggestion,

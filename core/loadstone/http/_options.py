@@ -9,7 +9,9 @@ Options read (all optional): ``headers`` (a mapping, e.g. ``Authorization``),
 ``before_send`` (a :data:`BeforeSend` hook, sync or async), ``http_client``
 (an :class:`HttpClient` instead of the shared one), ``max_bytes`` (a body
 cap), ``retries`` and ``timeout`` (seconds for this request; the running
-load's own deadline and cancellation apply by themselves).
+load's own deadline and cancellation apply by themselves).  A loader that
+fetches through here declares the ones beyond loadstone's own with
+``@image_loader(options=loadstone.toolkit.HTTP_LOAD_OPTIONS)``.
 """
 
 from __future__ import annotations

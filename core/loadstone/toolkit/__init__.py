@@ -13,7 +13,8 @@ Each exists once, here, so a plugin never writes its own:
   before allocation;
 * :func:`parse_int` — bounded ASCII integers from ids and headers;
 * :func:`check_name` / :func:`did_you_mean` — typos of option, query-key,
-  event and module names caught with a suggestion;
+  event and module names caught with a suggestion; :data:`HTTP_LOAD_OPTIONS`,
+  the options a loader that fetches through :mod:`loadstone.http` declares;
 * :func:`lazy_exports` — a package's heavier names imported on first access,
   so that importing it (and its ``plugin.py``) stays cheap.
 
@@ -26,7 +27,7 @@ from __future__ import annotations
 from .files import FileData, RootPolicy, open_regular, read_file
 from .lru import LRUCache
 from .modules import lazy_exports
-from .names import check_name, check_names, close_match, did_you_mean
+from .names import HTTP_LOAD_OPTIONS, check_name, check_names, close_match, did_you_mean
 from .numbers import is_ascii_int, parse_int
 from .singleflight import SingleFlight
 from .space import SlicePosition, distance_along, order_in_space, slice_normal
@@ -34,6 +35,7 @@ from .timers import Timer, call_at, call_later
 from .waits import rebrand, sleep, wait_done, wait_result
 
 __all__ = [
+    "HTTP_LOAD_OPTIONS",
     "FileData",
     "LRUCache",
     "RootPolicy",

@@ -10,7 +10,12 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable
 
-__all__ = ["close_match", "did_you_mean", "check_name", "check_names"]
+__all__ = ["close_match", "did_you_mean", "check_name", "check_names", "HTTP_LOAD_OPTIONS"]
+
+#: The load options :func:`loadstone.http.fetch` reads beyond loadstone's own (``headers``,
+#: ``timeout``): a loader that fetches over HTTP declares them, e.g.
+#: ``@image_loader(options=HTTP_LOAD_OPTIONS)``.
+HTTP_LOAD_OPTIONS = frozenset({"before_send", "http_client", "max_bytes", "retries"})
 
 #: How alike a name must be to a known one to be taken for a typo of it.
 TYPO_CUTOFF = 0.8

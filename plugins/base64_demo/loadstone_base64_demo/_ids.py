@@ -42,6 +42,15 @@ def parse_image_id(image_id: str) -> tuple[SeriesSpec, int]:
     if not isinstance(image_id, str):
         raise InvalidImageError(f"image id must be a string, not {type(image_id).__name__}")
     match = _IMAGE_ID.fullmatch(image_id)
+    if match is None or not match["index"]:
+        series = parse_series_id(image_id)
+        if series is not None:
+            raise InvalidImageError(
+                f"{image_id!r} is a series id, not an image id: get its {series.slices} image ids with "
+                f"loadstone.series_image_ids({image_id!r}) (on the command line: loadstone fetch --series "
+                f"{image_id} -o DIR), or load one slice, e.g. {series.image_id(0)!r}",
+                image_id=image_id,
+            )
     if match is None:
         raise InvalidImageError(
             "malformed demo image id; expected example://<series>/<index>, e.g. example://ct/0",
@@ -78,3 +87,4 @@ def parse_series_id(series_id: object) -> SeriesSpec | None:
     if match is None:
         return None
     return SERIES.get(match["series"].lower())
+

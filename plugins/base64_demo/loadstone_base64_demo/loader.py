@@ -54,4 +54,5 @@ def load_example_image(image_id: str, options: Mapping[str, Any]) -> Image:
 
 
 #: The ImageLoader registered for the ``example`` scheme: ``(image_id, options) -> ImageLoadObject``.
-load_example = image_loader(load_example_image)
+#: It takes loadstone's own options only: another (``window_centre=``) is refused as a typo.
+load_example = image_loader(load_example_image, options=())

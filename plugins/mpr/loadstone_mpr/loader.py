@@ -76,8 +76,8 @@ def load_mpr_image(image_id: str, options: Mapping[str, Any]) -> Image:
     return make_plane_image(image_id, spec, volume)
 
 
-#: The ImageLoader of the ``mpr`` scheme.
-load_mpr = loadstone.image_loader(load_mpr_image)
+#: The ImageLoader of the ``mpr`` scheme: loadstone's own options only (another is refused as a typo).
+load_mpr = loadstone.image_loader(load_mpr_image, options=())
 
 
 def geometry_for(source: Source) -> VolumeGeometry | None:

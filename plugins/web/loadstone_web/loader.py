@@ -13,13 +13,13 @@ from typing import Any
 
 import loadstone
 from loadstone import Image, image_loader
-from loadstone.toolkit import wait_done
+from loadstone.toolkit import HTTP_LOAD_OPTIONS, wait_done
 
 from ._decode import decode
 from ._fetch import fetch, parse_image_id
 from .config import Settings, config
 
-__all__ = ["SCHEMES", "load_web", "load_web_image", "settings_for"]
+__all__ = ["SCHEMES", "LOAD_OPTIONS", "load_web", "load_web_image", "settings_for"]
 
 SCHEMES = ("http", "https", "web")
 
@@ -133,5 +133,8 @@ def load_web_image(image_id: str, options: Mapping[str, Any]) -> Image:
     return image
 
 
-#: The ImageLoader registered for ``http``, ``https`` and ``web``.
-load_web = image_loader(load_web_image)
+#: The load options the loader reads beyond loadstone's own: HTTP's, and the per-load overrides.
+LOAD_OPTIONS = HTTP_LOAD_OPTIONS | frozenset(_OVERRIDES)
+
+#: The ImageLoader registered for ``http``, ``https`` and ``web`` (another option is refused as a typo).
+load_web = image_loader(load_web_image, options=LOAD_OPTIONS)

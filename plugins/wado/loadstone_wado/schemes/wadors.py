@@ -27,7 +27,7 @@ from urllib.parse import urljoin
 
 from loadstone import Image, http, image_loader
 from loadstone.errors import InvalidImageError
-from loadstone.toolkit import SlicePosition, order_in_space
+from loadstone.toolkit import HTTP_LOAD_OPTIONS, SlicePosition, order_in_space
 
 from ..dicom.attributes import JsonAttributes
 from ..dicom.description import PixelDescription
@@ -119,7 +119,7 @@ def configure_batching(
     return batching
 
 
-@image_loader
+@image_loader(options=HTTP_LOAD_OPTIONS)
 def load_wadors(image_id: str, options: Mapping[str, Any]) -> Image:
     """The ``wadors:`` loader: metadata, then the frame (batched), then decode (on a worker thread)."""
     ref = parse_wadors_id(image_id)

@@ -29,7 +29,7 @@ from pydicom.dataset import Dataset
 
 from loadstone import Image, http, image_loader
 from loadstone.errors import InvalidImageError
-from loadstone.toolkit import parse_int
+from loadstone.toolkit import HTTP_LOAD_OPTIONS, parse_int
 
 from ..dicom.attributes import DatasetAttributes
 from ..net.ids import strip_scheme
@@ -105,7 +105,7 @@ def _unescape_literals(query: str) -> str:
     return _PERCENT.sub(replace, query)
 
 
-@image_loader
+@image_loader(options=HTTP_LOAD_OPTIONS)
 def load_wadouri(image_id: str, options: Mapping[str, Any]) -> Image:
     """The ``wadouri:``/``dicomweb:`` loader: fetch the object once, decode the frame (on a worker thread)."""
     ref = parse_wadouri_id(image_id)
