@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from loadstone.errors import InvalidImageError
-from loadstone.toolkit import parse_int
+from loadstone.toolkit import close_match, parse_int
 
 __all__ = ["WadorsRef", "parse_wadors_ref", "strip_scheme"]
 
@@ -76,6 +76,20 @@ class WadorsRef:
         return WadorsRef(self.root, self.study, self.series, instance, None, self.query)
 
 
+def _check_query(query: str, value: str, image_id: str | None) -> None:
+    """A ``frame``-like query key is a mistake: the frame of a wadors id is in its path.
+
+    Other keys are the server's (signed URLs, tokens) and go on every request.
+    """
+    for item in query.split("&"):
+        key = item.partition("=")[0]
+        if key and close_match(key, ("frame", "frames")) is not None:
+            raise InvalidImageError(
+                f"the query key {key!r} of {value!r} names no frame: a wadors image id names its frame in "
+                "the path, '…/instances/<instance>/frames/<n>' (the query string is sent to the server)",
+                image_id=image_id)
+
+
 def parse_wadors_ref(value: str, *, image_id: str | None = None, need_frame: bool = False) -> WadorsRef:
     """Parse a ``wadors:`` id (or a bare DICOMweb URL) down to series, instance or frame.
 
@@ -94,6 +108,8 @@ def parse_wadors_ref(value: str, *, image_id: str | None = None, need_frame: boo
             "'wadors:<root>/studies/<study>/series/<series>/instances/<instance>/frames/<n>'",
             image_id=image_id,
         )
+    if query:
+        _check_query(query, value, image_id)
     frames = match.group("frames")
     frame: int | None = None
     if frames is not None:

@@ -29,7 +29,7 @@ from pydicom.dataset import Dataset
 
 from loadstone import Image, http, image_loader
 from loadstone.errors import InvalidImageError
-from loadstone.toolkit import HTTP_LOAD_OPTIONS, parse_int
+from loadstone.toolkit import HTTP_LOAD_OPTIONS, close_match, parse_int
 
 from ..dicom.attributes import DatasetAttributes
 from ..net.ids import strip_scheme
@@ -41,6 +41,12 @@ from ..pixels.image import image_from_dataset
 __all__ = ["WadoUriRef", "load_wadouri", "parse_wadouri_id", "SCHEMES"]
 
 SCHEMES = ("wadouri", "dicomweb")
+#: The parameters of WADO-URI requests (PS3.18 §9), sent to the server as they are.
+WADO_URI_KEYS = ("requestType", "studyUID", "seriesUID", "objectUID", "contentType", "charset", "anonymize",
+                 "annotation", "rows", "columns", "region", "windowCenter", "windowWidth", "frameNumber",
+                 "imageQuality", "presentationUID", "presentationSeriesUID", "transferSyntax")
+#: The one key that is loadstone's own (removed before the request): the 1-based frame.
+_KNOWN_KEYS = (*WADO_URI_KEYS, "frame")
 
 # Characters a query may carry literally (RFC 3986: unreserved, and the pchars "/", ":", "@").
 _LITERAL_IN_QUERY = frozenset(string.ascii_letters + string.digits + "-._~/:@")
@@ -86,15 +92,32 @@ def parse_wadouri_id(image_id: str) -> WadoUriRef:
         for item in query.split("&"):
             name, _, value = item.partition("=")
             if name != "frame":
+                _check_key(name, image_id)
                 kept.append(item)
                 continue
             frames_seen += 1
             frame = parse_int(value, f"the frame in {image_id!r} (frames are 1-based)", minimum=1,
                               image_id=image_id)
+    if frames_seen == 0 and any(item.partition("=")[0] == "frameNumber" for item in kept):
+        raise InvalidImageError(
+            "frameNumber= asks a WADO-URI server to render one frame; the frame loadstone decodes from the "
+            "DICOM object is chosen with &frame=N (1-based)", image_id=image_id)
     if frames_seen > 1:
         raise InvalidImageError(f"{image_id!r} names its frame more than once", image_id=image_id)
     clean = path + ("?" + _unescape_literals("&".join(kept)) if any(kept) else "")
     return WadoUriRef(url=clean, frame=frame, cache_key=dataset_key(image_id) or f"wadouri:{clean}")
+
+
+def _check_key(name: str, image_id: str) -> None:
+    """A near miss of a WADO-URI parameter or of ``frame`` (``fram``, ``studyUid``) is ignored: refuse it."""
+    if not name or name in _KNOWN_KEYS:
+        return
+    match = close_match(name, _KNOWN_KEYS)
+    if match is not None:
+        whose = "loadstone's frame number (1-based)" if match == "frame" else "a WADO-URI parameter"
+        raise InvalidImageError(
+            f"unknown query key {name!r} in a wadouri: id: did you mean {match!r} ({whose})? A misspelt key "
+            "is ignored by the server", image_id=image_id)
 
 
 def _unescape_literals(query: str) -> str:
