@@ -16,7 +16,10 @@ from typing import Any
 
 from pydicom.dataset import Dataset
 
+from loadstone.errors import LoadstoneError
+
 from .attributes import Attributes, FileAttributes, JsonAttributes, frame_item, frame_value
+from .description import PaletteLUT
 
 __all__ = [
     "MODULES",
@@ -99,6 +102,28 @@ def _image_plane(src: Attributes, frame: int) -> dict[str, Any]:
     }
 
 
+_PALETTE_DATA_KEYS = ("red_palette_color_lookup_table_data", "green_palette_color_lookup_table_data",
+                      "blue_palette_color_lookup_table_data")
+
+
+def _palette_data(src: Attributes) -> dict[str, Any]:
+    """The three Palette Color LUTs as 1-D read-only arrays (uint8 or uint16), as Cornerstone fills them.
+
+    Segmented tables are expanded, 8-bit entries in 16-bit words unpacked
+    (pydicom's ``apply_color_lut`` reads them).  None when the object has no
+    palette, or when DICOM JSON carries the data only as bulk data (a
+    ``wadors:`` load fetches it; the answer has the arrays afterwards).
+    """
+    palette_ds = src.palette_dataset()
+    if palette_ds is None:
+        return dict.fromkeys(_PALETTE_DATA_KEYS)
+    try:
+        table = PaletteLUT.from_dataset(palette_ds).table
+    except LoadstoneError:  # an unusable table: the load says why
+        return dict.fromkeys(_PALETTE_DATA_KEYS)
+    return {key: table[:, channel] for channel, key in enumerate(_PALETTE_DATA_KEYS)}
+
+
 def _image_pixel(src: Attributes, frame: int) -> dict[str, Any]:
     samples = _integer(src.get("SamplesPerPixel")) or 1
     return {
@@ -119,6 +144,7 @@ def _image_pixel(src: Attributes, frame: int) -> dict[str, Any]:
         "green_palette_color_lookup_table_descriptor":
             _list(src.get("GreenPaletteColorLookupTableDescriptor")),
         "blue_palette_color_lookup_table_descriptor": _list(src.get("BluePaletteColorLookupTableDescriptor")),
+        **_palette_data(src),
     }
 
 

@@ -8,6 +8,10 @@
   metadata manager holds (never fetches).
 
 Both build the modules of :mod:`loadstone_wado.dicom.modules` and never raise.
+Both answer the ``"dataset"`` module too: the whole header for the tags the
+modules don't cover, a pydicom ``Dataset`` (Part 10) or the instance's DICOM
+JSON (WADO-RS).  It is the object loadstone keeps (shared with its caches):
+read it, don't modify it (``copy.deepcopy`` it for a copy of your own).
 """
 
 from __future__ import annotations
@@ -23,7 +27,10 @@ from ..part10.cache import dataset_cache
 from ..part10.ids import dataset_key
 from .dicomfile import header_for_id
 
-__all__ = ["dataset_metadata_provider"]
+__all__ = ["dataset_metadata_provider", "DATASET_MODULE"]
+
+#: The metadata module that answers the whole header (loadstone's name for it).
+DATASET_MODULE = "dataset"
 
 _log = logging.getLogger("loadstone_wado.metadata")
 
@@ -36,14 +43,16 @@ def _frame_of(image_id: str) -> int:
     return 1
 
 
-def dataset_metadata_provider(module: str, image_id: str) -> dict[str, Any] | None:
+def dataset_metadata_provider(module: str, image_id: str) -> Any:
     """The provider for ``dicomfile:``, ``wadouri:`` and ``dicomweb:`` ids.
 
     ``dicomfile:`` ids answer from the cached dataset, else from the file's
     header (read once, without pixels); ``wadouri:`` ids from the dataset
-    cache only (a metadata call never starts a download).  Never raises.
+    cache only (a metadata call never starts a download).  ``"dataset"``
+    answers the pydicom Dataset itself (the header; with Pixel Data once the
+    image was loaded).  Never raises.
     """
-    if module not in MODULES or not isinstance(image_id, str):
+    if (module not in MODULES and module != DATASET_MODULE) or not isinstance(image_id, str):
         return None
     scheme = image_id.partition(":")[0].lower()
     try:
@@ -56,6 +65,8 @@ def dataset_metadata_provider(module: str, image_id: str) -> dict[str, Any] | No
             return None
         if ds is None:
             return None
+        if module == DATASET_MODULE:
+            return ds
         return modules_from_dataset(module, ds, _frame_of(image_id))
     except Exception:  # metadata is advisory; a broken header answers nothing
         _log.debug("no %s for %r", module, image_id, exc_info=True)

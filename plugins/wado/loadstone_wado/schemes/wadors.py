@@ -38,6 +38,7 @@ from ..net import metadata_store
 from ..net.ids import WadorsRef, parse_wadors_ref
 from ..net.multipart import parse_media_type, parse_multipart_related
 from ..pixels.image import image_from_frame
+from .metadata import DATASET_MODULE
 
 __all__ = [
     "load_wadors",
@@ -199,6 +200,9 @@ def metadata_provider(module: str, image_id: str) -> Any:
 
     Answers only from what is registered (it never blocks on the network):
     after a load, :func:`series_image_ids` or :func:`loadstone_wado.metadata_manager.add`.
+    ``"dataset"`` answers the instance's DICOM JSON itself (with the
+    transfer syntax learnt from its frames, and palette bulk data a load
+    fetched made inline).
     """
     if image_id[:7].lower() != "wadors:":
         return None
@@ -209,6 +213,8 @@ def metadata_provider(module: str, image_id: str) -> Any:
         ref = parse_wadors_ref(image_id)
     except InvalidImageError:
         return None
+    if module == DATASET_MODULE:
+        return record.metadata_attrs()
     return modules_from_dicom_json(module, record.metadata_attrs(), ref.frame or 1)
 
 
