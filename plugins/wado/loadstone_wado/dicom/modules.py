@@ -107,7 +107,7 @@ _PALETTE_DATA_KEYS = ("red_palette_color_lookup_table_data", "green_palette_colo
 
 
 def _palette_data(src: Attributes) -> dict[str, Any]:
-    """The three Palette Color LUTs as 1-D read-only arrays (uint8 or uint16), as Cornerstone fills them.
+    """The three Palette Color LUTs as lists of their entries' values, as Cornerstone fills them.
 
     Segmented tables are expanded, 8-bit entries in 16-bit words unpacked
     (pydicom's ``apply_color_lut`` reads them).  None when the object has no
@@ -121,7 +121,7 @@ def _palette_data(src: Attributes) -> dict[str, Any]:
         table = PaletteLUT.from_dataset(palette_ds).table
     except LoadstoneError:  # an unusable table: the load says why
         return dict.fromkeys(_PALETTE_DATA_KEYS)
-    return {key: table[:, channel] for channel, key in enumerate(_PALETTE_DATA_KEYS)}
+    return {key: table[:, channel].tolist() for channel, key in enumerate(_PALETTE_DATA_KEYS)}
 
 
 def _image_pixel(src: Attributes, frame: int) -> dict[str, Any]:
