@@ -35,9 +35,10 @@ from loadstone import (
     InvalidImageError,
     ResourceLimitError,
     UnsupportedError,
+    schemes,
 )
 
-from ._sniff import content_type_format, dimensions, png_physical_spacing, quote_start, sniff
+from ._sniff import content_type_format, dimensions, hint_for, png_physical_spacing, quote_start, sniff
 from .config import Settings
 
 __all__ = ["decode", "pixels_of"]
@@ -180,7 +181,8 @@ def _check(
             image_id=image_id,
         )
     if verdict.kind == "foreign":
-        hint = f"; {verdict.hint}" if verdict.hint else ""
+        hint = hint_for(verdict, image_id, "wadouri" in schemes())
+        hint = f"; {hint}" if hint else ""
         raise UnsupportedError(
             f"{verdict.format} is not a format loadstone-web decodes ({served}){hint}", image_id=image_id
         )

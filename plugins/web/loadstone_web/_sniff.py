@@ -18,6 +18,8 @@ __all__ = [
     "png_physical_spacing",
     "quote_start",
     "sniff",
+    "hint_for",
+    "DICOM_HINT",
 ]
 
 #: The formats loadstone-web can decode (Pillow's format names).
@@ -42,9 +44,36 @@ class Sniffed:
     hint: str = ""
 
 
+#: What a DICOM Part 10 body is told to use instead (see :func:`hint_for`).
+DICOM_HINT = ("a DICOM file: load it with loadstone-wado, as 'wadouri:<its URL>' "
+              "(or 'dicomfile:<path>' from disk)")
+
+
+def hint_for(verdict: Sniffed, image_id: str, wado_installed: bool = True) -> str:
+    """The verdict's hint for this id: for DICOM, the id that loads it (``wadouri:`` / ``dicomfile:``)."""
+    if verdict.format != "DICOM":
+        return verdict.hint
+    location = image_id[4:] if image_id[:4].lower() == "web:" else image_id
+    if location[:5].lower() == "file:":
+        path = location[5:]
+        path = path[2:] if path.startswith("//") else path
+        instead = f"dicomfile:{path}"
+    else:
+        instead = f"wadouri:{location}"
+    install = "" if wado_installed else " (pip install loadstone-wado)"
+    return f"a DICOM Part 10 file: load it with loadstone-wado as '{instead}'{install}"
+
+
 def sniff(data: bytes | bytearray | memoryview) -> Sniffed:
-    """Classify a body by its magic number (or, failing that, whether it is text)."""
+    """Classify a body by its magic number (or, failing that, whether it is text).
+
+    DICOM Part 10 (``DICM`` after a 128-byte preamble) is checked first: the
+    preamble is free-form, and some files start it with another format's
+    magic (pydicom's ``CT_small.dcm`` begins ``II*\\0``, a TIFF header).
+    """
     head = bytes(data[:512])
+    if len(head) >= 132 and head[128:132] == b"DICM":
+        return Sniffed("foreign", "DICOM", DICOM_HINT)
     if head.startswith(b"\x89PNG\r\n\x1a\n"):
         return Sniffed("image", "PNG")
     if head.startswith(b"\xff\xd8\xff"):
@@ -68,8 +97,6 @@ def sniff(data: bytes | bytearray | memoryview) -> Sniffed:
 
 
 def _foreign(head: bytes) -> Sniffed | None:
-    if len(head) >= 132 and head[128:132] == b"DICM":
-        return Sniffed("foreign", "DICOM", "load DICOM with loadstone-wado (dicomfile:, wadouri: ids)")
     if head.startswith(b"%PDF"):
         return Sniffed("foreign", "PDF")
     if head.startswith((b"\x00\x00\x00\x0cjP  \r\n\x87\n", b"\xff\x4f\xff\x51")):
