@@ -16,9 +16,11 @@ import math
 from dataclasses import dataclass
 
 from loadstone import InvalidImageError
+from loadstone.toolkit import did_you_mean
 
 __all__ = [
     "SCHEME",
+    "GRAMMAR",
     "PLANES",
     "AXIS_PLANES",
     "MODES",
@@ -86,8 +88,14 @@ def is_mpr_id(image_id: object) -> bool:
             and image_id[:3].lower() == SCHEME)
 
 
+#: What every bad id is told: the grammar, in one line.
+GRAMMAR = ("mpr ids read mpr:<plane>[;<key>=<value>]*;series=<series id> (or ;volume=<volume id>), "
+           "the source last; planes: axial, sagittal, coronal, oblique; keys: index, position, normal, up, "
+           "point, size, spacing, slab, mode, interp (loadstone-mpr's README: 'Image id grammar')")
+
+
 def _fail(image_id: str, why: str) -> InvalidImageError:
-    return InvalidImageError(f"bad mpr id: {why}", image_id=image_id)
+    return InvalidImageError(f"bad mpr id: {why}. {GRAMMAR}", image_id=image_id)
 
 
 def _number(image_id: str, key: str, text: str) -> float:
@@ -160,15 +168,14 @@ def parse_mpr_id(image_id: str) -> MprSpec:
     plane_token, pairs, source = _split(image_id)
     plane = plane_token.strip().lower()
     if plane not in PLANES:
-        raise _fail(image_id, f"unknown plane {plane_token!r}; expected one of {', '.join(PLANES)}")
+        raise _fail(image_id, f"unknown plane {plane_token!r}{did_you_mean(plane, PLANES)}")
     if source.kind == "series" and source.id.find(":") <= 0:
         raise _fail(image_id, f"series={source.id!r} is not an id of the form scheme:...")
     fields: dict[str, object] = {}
     seen: set[str] = set()
     for key, text in pairs:
         if key not in _KEYS:
-            known = ", ".join(sorted(_KEYS | set(_SOURCE_KEYS)))
-            raise _fail(image_id, f"unknown key {key!r}; known keys: {known}")
+            raise _fail(image_id, f"unknown key {key!r}{did_you_mean(key, _KEYS | set(_SOURCE_KEYS))}")
         if key in seen:
             raise _fail(image_id, f"key {key!r} given twice")
         seen.add(key)

@@ -15,7 +15,7 @@ from pathlib import Path
 from urllib.parse import parse_qsl, urlencode
 
 from loadstone import InvalidImageError, PolicyDeniedError
-from loadstone.toolkit import RootPolicy, close_match, is_ascii_int, parse_int
+from loadstone.toolkit import RootPolicy, close_match, did_you_mean, is_ascii_int, parse_int
 
 from ..config import get_config
 from . import file_manager
@@ -119,8 +119,7 @@ def _unknown_key_message(key: str, allowed: tuple[str, ...]) -> str:
             return (f"?{match}= belongs to series ids (a folder or a DICOMDIR), not to an image id: "
                     "expand the series with loadstone.series_image_ids(…) or 'loadstone fetch --series'")
         return f"?{match}= belongs to image ids: a series id names a folder or a file, without ?{match}="
-    hint = f"did you mean {match!r}? " if match is not None else ""
-    return f"unknown query key {key!r} in a dicomfile: id: {hint}({_GRAMMAR})"
+    return f"unknown query key {key!r} in a dicomfile: id{did_you_mean(key, allowed)}; {_GRAMMAR}"
 
 
 def split_frame(rest: str, image_id: str) -> tuple[str, int | None]:
