@@ -94,11 +94,17 @@ def image_summary(image: Image) -> dict[str, Any]:
 
 
 def image_metadata(image_id: str) -> dict[str, Any]:
-    """Every metadata module (DESIGN.md's list) that some provider answers for ``image_id``."""
+    """Every metadata module that some provider answers for ``image_id``.
+
+    All but ``"dataset"`` (the whole header, a pydicom Dataset or DICOM JSON:
+    for code, too long to print).
+    """
     from loadstone._metadata import MODULES
 
     answers: dict[str, Any] = {}
     for module in MODULES:
+        if module == "dataset":
+            continue
         answer = loadstone.metadata.get(module, image_id)
         if answer is not None:
             answers[module] = jsonable(answer)
