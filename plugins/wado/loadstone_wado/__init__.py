@@ -51,6 +51,7 @@ if TYPE_CHECKING:
         image_from_frame,
     )
     from .schemes.dicomfile import load_dicomfile
+    from .schemes.series import MultipleSeriesError
     from .schemes.wadors import load_wadors
     from .schemes.wadouri import load_wadouri
 
@@ -62,6 +63,7 @@ __all__ = [
     "load_dicomfile",
     "load_wadouri",
     "load_wadors",
+    "MultipleSeriesError",
     "read_part10",
     "dataset_cache",
     "dataset_key",
@@ -80,6 +82,7 @@ _LAZY = {
     "load_dicomfile": ".schemes.dicomfile",
     "load_wadouri": ".schemes.wadouri",
     "load_wadors": ".schemes.wadors",
+    "MultipleSeriesError": ".schemes.series",
     "read_part10": ".part10",
     "dataset_cache": ".part10",
     "dataset_key": ".part10",

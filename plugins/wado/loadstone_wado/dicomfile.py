@@ -5,12 +5,14 @@ from __future__ import annotations
 from .part10.ids import DicomFileRef, parse_dicomfile_id
 from .schemes.dicomfile import (
     SCHEME,
+    MultipleSeriesError,
     dataset_for_id,
     forget_headers,
     header_for_id,
+    list_series,
     load_dicomfile,
     series_image_ids,
 )
 
 __all__ = ["SCHEME", "DicomFileRef", "parse_dicomfile_id", "load_dicomfile", "series_image_ids",
-           "dataset_for_id", "header_for_id", "forget_headers"]
+           "list_series", "MultipleSeriesError", "dataset_for_id", "header_for_id", "forget_headers"]
