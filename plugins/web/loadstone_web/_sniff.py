@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
+from urllib.parse import unquote
 
 __all__ = [
     "KNOWN_FORMATS",
@@ -55,7 +56,7 @@ def hint_for(verdict: Sniffed, image_id: str, wado_installed: bool = True) -> st
         return verdict.hint
     location = image_id[4:] if image_id[:4].lower() == "web:" else image_id
     if location[:5].lower() == "file:":
-        path = location[5:]
+        path = unquote(location[5:])
         path = path[2:] if path.startswith("//") else path
         instead = f"dicomfile:{path}"
     else:
