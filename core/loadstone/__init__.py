@@ -40,6 +40,7 @@ from .errors import (
     InvalidImageError,
     InvalidImageIdError,
     LoadCancelledError,
+    LoadOptionError,
     LoadstoneError,
     LoadstoneWarning,
     LoadTimeoutError,
@@ -134,6 +135,7 @@ __all__ = [
     "LoadCancelledError",
     "PluginError",
     "LoadstoneWarning",
+    "LoadOptionError",
 ]
 
 

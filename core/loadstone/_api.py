@@ -11,7 +11,7 @@ from . import _state
 from ._completion import follow_progress
 from ._load_object import ImageLoadObject
 from ._request_type import RequestType
-from .errors import InvalidImageIdError, LoadstoneError, PluginError, UnknownSchemeError
+from .errors import InvalidImageIdError, LoadOptionError, LoadstoneError, PluginError, UnknownSchemeError
 from .toolkit.names import check_name
 
 if TYPE_CHECKING:
@@ -149,7 +149,7 @@ def _check_accepted(loader: Any, options: Mapping[str, Any]) -> None:
     else:
         known = CORE_OPTIONS  # a loader that declares nothing receives everything but near-misses
     for name in sorted(unknown):
-        check_name(name, known, "load option", strict=accepted is not None)
+        check_name(name, known, "load option", strict=accepted is not None, error=LoadOptionError)
 
 
 def _dispatch(image_id: str, options: dict[str, Any], cache: bool) -> ImageLoadObject:

@@ -23,7 +23,7 @@ from collections.abc import Callable, Sequence
 from typing import IO, NoReturn
 
 import loadstone
-from loadstone.errors import LoadstoneError
+from loadstone.errors import LoadOptionError, LoadstoneError
 
 from ._cli.common import (
     EXIT_ERROR,
@@ -237,6 +237,9 @@ def _run(handler: Callable[[argparse.Namespace], int], args: argparse.Namespace,
         return EXIT_INTERRUPTED
     except UsageError as exc:
         error(str(exc))
+        return EXIT_USAGE
+    except LoadOptionError as exc:  # --option (or a plugin's) names an option the loader does not take
+        error(f"{exc} (given with --option)")
         return EXIT_USAGE
     except BrokenPipeError:
         # `loadstone plugins | head`: the reader left; say nothing more.

@@ -22,6 +22,7 @@ __all__ = [
     "LoadCancelledError",
     "PluginError",
     "LoadstoneWarning",
+    "LoadOptionError",
 ]
 
 
@@ -115,6 +116,14 @@ class LoadCancelledError(ImageLoadError, concurrent.futures.CancelledError):
 
 class PluginError(LoadstoneError):
     """A plugin failed to import, or broke the plugin contract."""
+
+
+class LoadOptionError(ValueError):
+    """A load option the id's loader does not take (``priorty=3``): raised at once, with a suggestion.
+
+    A ``ValueError`` (a mistake in the call, not a failed load), so
+    ``load_images`` raises it rather than failing each load.
+    """
 
 
 class LoadstoneWarning(UserWarning):
