@@ -36,6 +36,7 @@ class LoadContext:
     __slots__ = (
         "image_id",
         "deadline",
+        "_limit",
         "_lock",
         "_event",
         "_reason",
@@ -50,10 +51,14 @@ class LoadContext:
         timeout: float | None = None,
         progress: ProgressCallback | None = None,
         deadline: float | None = None,
+        limit: float | None = None,
     ) -> None:
         self.image_id = image_id
         if timeout is not None:
             deadline = time.monotonic() + timeout
+            limit = timeout
+        #: The load's ``timeout`` in seconds, for the message when it passes (None: unknown).
+        self._limit = limit
         #: When the load must end (:func:`time.monotonic` seconds), if ever.
         self.deadline: float | None = deadline
         self._lock = threading.Lock()
@@ -84,11 +89,14 @@ class LoadContext:
         if self._reason is not None:
             raise self._fresh_reason()
         if self.deadline is not None and time.monotonic() >= self.deadline:
-            self.cancel(self._timeout_error())
+            self.cancel(self.timeout_error())
             raise self._fresh_reason()
 
-    def _timeout_error(self) -> LoadTimeoutError:
-        return LoadTimeoutError("load timed out", image_id=self.image_id)
+    def timeout_error(self) -> LoadTimeoutError:
+        """The error of a load whose deadline passed (the same words however it is noticed)."""
+        if self._limit is None:
+            return LoadTimeoutError("load timed out", image_id=self.image_id)
+        return LoadTimeoutError(f"load did not finish within {self._limit:g} s", image_id=self.image_id)
 
     def _fresh_reason(self) -> LoadstoneError:
         reason = self._reason
@@ -116,7 +124,7 @@ class LoadContext:
 
     def timeout(self) -> bool:
         """Cancel with :class:`LoadTimeoutError` (called when the deadline passes)."""
-        return self.cancel(self._timeout_error())
+        return self.cancel(self.timeout_error())
 
     def on_cancel(self, callback: Callable[[], Any]) -> Callable[[], None]:
         """Call ``callback`` when the load is cancelled; returns an unregister function.

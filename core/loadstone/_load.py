@@ -92,7 +92,7 @@ class Load:
         context = self.context
         if context is None:
             context = self.context = LoadContext(self.image_id, deadline=self.deadline,
-                                                 progress=self._progress)
+                                                 progress=self._progress, limit=self._timeout_seconds())
             if self.finished:
                 context.cancel()
         return context
@@ -200,10 +200,15 @@ class Load:
             self.timer = None
             timer.cancel()
 
+    def _timeout_seconds(self) -> float | None:
+        timeout = self.options.get("timeout") if self.options else None
+        return float(timeout) if timeout is not None else None
+
     def expire(self) -> None:
         """The deadline passed."""
-        timeout = self.options.get("timeout") if self.options else None
-        self.cancel(LoadTimeoutError(f"load did not finish within {timeout:g} s", image_id=self.image_id))
+        seconds = self._timeout_seconds()
+        words = "load timed out" if seconds is None else f"load did not finish within {seconds:g} s"
+        self.cancel(LoadTimeoutError(words, image_id=self.image_id))
 
     def _settled(self, promise: concurrent.futures.Future[Any]) -> None:
         """After the promise settled, by anyone: stop the timer and the work, free the slot."""

@@ -174,7 +174,7 @@ def test_cli_fetch_of_a_mixed_folder_says_how_to_pick(mixed: tuple[Path, str, st
                   "-q")
     assert picked.returncode == 0, picked.stderr
     manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
-    assert len(manifest["images"]) == 2
+    assert len(manifest["images"]) == 2  # image id -> entry
 
 
 def test_a_volume_from_a_dicomfile_series(mixed: tuple[Path, str, str]) -> None:

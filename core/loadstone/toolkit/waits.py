@@ -83,7 +83,7 @@ def sleep(seconds: float, context: LoadContext | None = None) -> None:
     if remaining is not None and remaining < seconds:
         context.wait(remaining)
         context.check()
-        raise context.reason or LoadTimeoutError("load timed out", image_id=context.image_id)
+        raise context.reason or context.timeout_error()
     if context.wait(seconds):
         context.check()
 
