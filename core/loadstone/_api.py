@@ -263,11 +263,16 @@ def cancel_load_all() -> int:
     return _state.pool.cancel_all()
 
 
-def series_image_ids(series_id: str) -> list[str]:
-    """The image ids of a series id, in order, as the plugin that knows it says."""
+def series_image_ids(series_id: str, **options: Any) -> list[str]:
+    """The image ids of a series id, in order, as the plugin that knows it says.
+
+    ``options`` are load options the plugin may need to expand it, e.g. the
+    ``headers`` (credentials) of a DICOMweb server whose series metadata it
+    fetches; ``loadstone fetch --series`` passes ``--header`` and ``--option``.
+    """
     scheme = scheme_of(series_id)
     try:
-        ids = _state.registry.series_image_ids(series_id)
+        ids = _state.registry.series_image_ids(series_id, options)
     except LoadstoneError:
         raise
     except Exception as exc:

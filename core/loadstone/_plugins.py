@@ -324,15 +324,16 @@ class PluginRegistry:
         """The hook caller of every imported plugin (``registry.hook().loadstone_…(...)``)."""
         return self.manager.hook
 
-    def series_image_ids(self, series_id: str) -> list[str] | None:
-        """Ask the plugins to expand a series id (first answer wins)."""
+    def series_image_ids(self, series_id: str, options: Mapping[str, Any] | None = None) -> list[str] | None:
+        """Ask the plugins to expand a series id (first answer wins), with the caller's load options."""
         scheme = scheme_of_id(series_id)
         if scheme is not None:
             self.prepare_scheme(scheme)
-        result = self.manager.hook.loadstone_series_image_ids(series_id=series_id)
+        given = dict(options or {})
+        result = self.manager.hook.loadstone_series_image_ids(series_id=series_id, options=given)
         if result is None and not self._all_loaded():
             self.prepare_all()
-            result = self.manager.hook.loadstone_series_image_ids(series_id=series_id)
+            result = self.manager.hook.loadstone_series_image_ids(series_id=series_id, options=given)
         return None if result is None else list(result)
 
     # -- discovery ---------------------------------------------------------

@@ -41,8 +41,13 @@ class LoadstoneHookSpecs:
         """Return ``(provider, priority)`` pairs to add to ``loadstone.metadata``."""
 
     @hookspec(firstresult=True)
-    def loadstone_series_image_ids(self, series_id: str) -> list[str] | None:
-        """Expand ``series_id`` into ordered image ids, or None if not this plugin's."""
+    def loadstone_series_image_ids(self, series_id: str, options: Mapping[str, Any]) -> list[str] | None:
+        """Expand ``series_id`` into ordered image ids, or None if not this plugin's.
+
+        ``options`` are the caller's load options (``headers``, ``before_send``…),
+        for plugins that fetch to expand (a DICOMweb series' metadata); an
+        implementation may leave the argument out.
+        """
 
     @hookspec
     def loadstone_plugin_details(self) -> Mapping[str, str]:  # type: ignore[empty-body]

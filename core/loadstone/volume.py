@@ -175,13 +175,16 @@ def _itemsize_hint(image_id: str) -> int:
 
 def series_geometry(series: str | Iterable[str], *, source: str | None = None,
                     orientation_tolerance: float = ORIENTATION_TOLERANCE,
-                    spacing_tolerance: float = SPACING_TOLERANCE) -> SeriesGeometry:
+                    spacing_tolerance: float = SPACING_TOLERANCE,
+                    options: Mapping[str, Any] | None = None) -> SeriesGeometry:
     """The ids of a series (a series id, or the ids themselves) and their geometry from metadata.
 
+    ``options`` (load options: credentials…) go to the series expansion.
     Raises the typed error of a bad series (mixed orientations, uneven
     spacing, two slices at one position, fewer than two slices…).
     """
-    ids = tuple(_api.series_image_ids(series)) if isinstance(series, str) else tuple(series)
+    ids = (tuple(_api.series_image_ids(series, **(options or {}))) if isinstance(series, str)
+           else tuple(series))
     where = source or (f"series {series!r}" if isinstance(series, str) else "the slices")
     if len(ids) < 2:
         raise InvalidImageError(
@@ -285,7 +288,8 @@ def load_volume(series: str | Iterable[str], *, timeout: float | None = None, pr
     voxels ``(slices, rows, columns)`` ordered along the slice normal and
     the 4x4 affine from ``(i, j, k, 1)`` to LPS mm; ``.spacing`` and
     ``.image_ids`` come with it.  The slices load through ``load_images``
-    (``options`` go to every load: ``headers``, ``priority``…), so they are
+    (``options`` go to the series expansion and to every load: ``headers``,
+    ``priority``…), so they are
     cached and cancellable.  ``timeout`` bounds the whole build,
     ``progress=True`` shows a bar, ``max_bytes`` refuses a bigger volume
     (:class:`ResourceLimitError`) before anything loads when the metadata
@@ -295,7 +299,7 @@ def load_volume(series: str | Iterable[str], *, timeout: float | None = None, pr
     """
     where = f"series {series!r}" if isinstance(series, str) else "the slices"
     info = series_geometry(series, source=where, orientation_tolerance=orientation_tolerance,
-                           spacing_tolerance=spacing_tolerance)
+                           spacing_tolerance=spacing_tolerance, options=options)
     volume_id = series if isinstance(series, str) else info.image_ids[0]
     geometry = info.geometry
     if geometry is not None:

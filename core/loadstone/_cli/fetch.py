@@ -32,7 +32,7 @@ FAILURES_SHOWN = 3
 def _fetch_ids(args: argparse.Namespace) -> list[str]:
     ids = list(args.image_ids)
     for series_id in args.series:
-        expanded = loadstone.series_image_ids(series_id)
+        expanded = loadstone.series_image_ids(series_id, **load_options_of(args))
         if not expanded:
             raise LoadstoneError(f"series {series_id!r} has no images", image_id=series_id)
         ids.extend(expanded)

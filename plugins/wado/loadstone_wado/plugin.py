@@ -46,11 +46,11 @@ def loadstone_metadata_providers() -> Iterable[tuple[_Provider, int]]:
 
 
 @hookimpl
-def loadstone_series_image_ids(series_id: str) -> list[str] | None:
-    """A ``dicomfile:`` folder or a ``wadors:`` series; None for other ids."""
+def loadstone_series_image_ids(series_id: str, options: Mapping[str, Any]) -> list[str] | None:
+    """A ``dicomfile:`` folder or a ``wadors:`` series (fetched with the caller's ``options``); None else."""
     from .schemes import series_image_ids
 
-    return series_image_ids(series_id)
+    return series_image_ids(series_id, options)
 
 
 @hookimpl

@@ -35,11 +35,11 @@ METADATA_PROVIDERS: list[tuple[Callable[[str, str], Any], int]] = [
 ]
 
 
-def series_image_ids(series_id: str) -> list[str] | None:
-    """A ``dicomfile:`` folder or a ``wadors:`` series; None for other ids."""
+def series_image_ids(series_id: str, options: Mapping[str, Any] | None = None) -> list[str] | None:
+    """A ``dicomfile:`` folder or a ``wadors:`` series (its metadata fetched with ``options``); None else."""
     ids = dicomfile.series_image_ids(series_id)
     if ids is None:
-        ids = wadors.series_image_ids(series_id)
+        ids = wadors.series_image_ids(series_id, options)
     return ids
 
 
