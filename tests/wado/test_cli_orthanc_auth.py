@@ -215,3 +215,16 @@ def test_fetch_a_series_with_credentials(orthanc_auth_server: OrthancServer, upl
     assert np.allclose(positions, uploaded.positions)
     assert all(entry["image_orientation_patient"] == [1, 0, 0, 0, 1, 0] for entry in entries)
     assert all(entry["pixel_spacing"] == [0.7, 0.7] for entry in entries)
+
+
+def test_series_and_volume_with_credentials_in_python(orthanc_auth_server: OrthancServer,
+                                                      uploaded: Uploaded) -> None:
+    import loadstone
+
+    series_id = orthanc_auth_server.wadors_series(uploaded.ct_study, uploaded.ct_series)
+    with pytest.raises(loadstone.TransportError):
+        loadstone.series_image_ids(series_id)
+    ids = loadstone.series_image_ids(series_id, headers=orthanc_auth_server.headers)
+    assert len(ids) == 3
+    volume = loadstone.load_volume(series_id, headers=orthanc_auth_server.headers)
+    assert volume.array.shape == (3, 16, 16) and list(volume.image_ids) == ids
