@@ -37,6 +37,7 @@ EXPLICIT = "1.2.840.10008.1.2.1"
 @pytest.fixture(autouse=True)
 def _reset_batching() -> Iterator[None]:
     defaults = dataclasses.asdict(net_frames.settings)
+    net_frames.stats.reset()  # counters start at zero whatever loaded wadors: frames before this test
     yield
     for name, value in defaults.items():
         setattr(net_frames.settings, name, value)
