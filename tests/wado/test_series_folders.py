@@ -264,16 +264,21 @@ def test_a_dicomdir_lists_its_series(testdata: Callable[[str], str]) -> None:
         loadstone.series_image_ids(f"dicomfile:{dicomdir}")
 
 
-def _dicomdir_with_a_traversal(tmp_path: Path) -> tuple[Path, Path]:
-    """A File-set by pydicom, its second record patched to '..\\outside-the-media-folder\\IM000001'."""
+def _file_set(media: Path) -> Path:
+    """A two-slice DICOM File-set written by pydicom (DICOMDIR, PT000000/…/IM00000N); returns ``media``."""
     file_set = FileSet()
     study, series = generate_uid(), generate_uid()
     for index in range(2):
         ds = synthetic.ct_dataset(index, 8, 8, study_uid=study, series_uid=series)
         ds.StudyID = "1"
         file_set.add(ds)
-    media = tmp_path / "media"
     file_set.write(media)
+    return media
+
+
+def _dicomdir_with_a_traversal(tmp_path: Path) -> tuple[Path, Path]:
+    """A File-set by pydicom, its second record patched to '..\\outside-the-media-folder\\IM000001'."""
+    media = _file_set(tmp_path / "media")
     outside = tmp_path / "outside-the-media-folder"
     outside.mkdir()
     shutil.copy(media / "PT000000" / "ST000000" / "SE000000" / "IM000001", outside / "IM000001")
@@ -319,14 +324,8 @@ def test_dicomdir_paths_are_checked_without_pydicoms_own_check(tmp_path: Path,
 
 
 def test_dicomdir_through_a_symlink_out_of_the_folder(tmp_path: Path) -> None:
-    file_set = FileSet()
-    study, series = generate_uid(), generate_uid()
-    for index in range(2):
-        ds = synthetic.ct_dataset(index, 8, 8, study_uid=study, series_uid=series)
-        ds.StudyID = "1"
-        file_set.add(ds)
-    media = tmp_path / "media"
-    file_set.write(media)
+    media = _file_set(tmp_path / "media")
+    assert [s.count for s in loadstone.list_series(str(media))] == [2]  # as written, it lists
     target = media / "PT000000" / "ST000000" / "SE000000" / "IM000001"
     shutil.move(target, tmp_path / "elsewhere.dcm")
     target.symlink_to(tmp_path / "elsewhere.dcm")
