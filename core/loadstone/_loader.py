@@ -12,7 +12,7 @@ from __future__ import annotations
 import concurrent.futures
 import functools
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from typing import Any, Protocol
+from typing import Any, Protocol, overload
 
 from ._events import default_bus
 from ._image import Image
@@ -106,12 +106,22 @@ def _is_coroutine_function(func: Any) -> bool:
 _CO_COROUTINE = 0x0080  # inspect.CO_COROUTINE
 
 
+@overload
+def image_loader(func: LoadFunction, *, executor: concurrent.futures.Executor | None = None,
+                 options: Iterable[str] | None = None) -> FunctionLoader: ...
+
+
+@overload
+def image_loader(func: None = None, *, executor: concurrent.futures.Executor | None = None,
+                 options: Iterable[str] | None = None) -> Callable[[LoadFunction], FunctionLoader]: ...
+
+
 def image_loader(
     func: LoadFunction | None = None,
     *,
     executor: concurrent.futures.Executor | None = None,
     options: Iterable[str] | None = None,
-) -> Any:
+) -> FunctionLoader | Callable[[LoadFunction], FunctionLoader]:
     """Make an ImageLoader from ``func(image_id, options) -> Image`` (or ``async def``).
 
     Usable as ``@image_loader``, ``@image_loader(options=("frame_cache",))`` or
