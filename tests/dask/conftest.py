@@ -50,7 +50,7 @@ def start_cluster(n_workers: int = 2, threads_per_worker: int = 2, **kwargs: Any
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ResourceWarning)
         cluster = LocalCluster(n_workers=n_workers, threads_per_worker=threads_per_worker, processes=True,
-                               host="127.0.0.1", dashboard_address=None, memory_limit="2GiB",
+                               host="127.0.0.1", dashboard_address=":0", memory_limit="2GiB",
                                silence_logs=40, **kwargs)
         client = Client(cluster, timeout=CLUSTER_TIMEOUT, set_as_default=False)
         try:
