@@ -21,7 +21,7 @@ def fetched(folder: Path) -> dict[str, Any]:
 def assert_same_fetch(ours: Path, local: Path) -> None:
     mine, theirs = fetched(ours), fetched(local)
     assert mine["images"] == theirs["images"]  # file names, shapes, dtypes, geometry: every entry
-    errors = [{image_id: failure["error"] for image_id, failure in m["failed"].items()} for m in (mine, theirs)]
+    errors = [{image_id: failed["error"] for image_id, failed in m["failed"].items()} for m in (mine, theirs)]
     assert errors[0] == errors[1]
     for entry in theirs["images"].values():
         np.testing.assert_array_equal(np.load(ours / entry["file"]), np.load(local / entry["file"]))
