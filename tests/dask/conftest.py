@@ -82,6 +82,11 @@ def worker_pids(client: Any) -> set[int]:
     return set(client.run(os.getpid).values())
 
 
+def pixel_mean(image: loadstone.Image) -> float:
+    """The mean stored value of an image (a function for ``map_images``)."""
+    return float(image.pixel_data.mean())
+
+
 def local_stack(image_ids: list[str], **options: Any) -> np.ndarray:
     """What the user would load without dask: ``load_images`` and ``np.stack``."""
     loads = loadstone.load_images(image_ids, **options)

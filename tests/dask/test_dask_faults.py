@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from conftest import CLUSTER_TIMEOUT, FakeServer, Series, local_stack, start_cluster, worker_pids
+from conftest import CLUSTER_TIMEOUT, FakeServer, Series, local_stack, pixel_mean, start_cluster, worker_pids
 from orthanc import Reply
 
 import loadstone
@@ -49,7 +49,7 @@ def test_a_permanent_error_fails_once_typed_and_named(client: Any, web: FakeServ
         x.compute(retries=3)
     assert (not_found.value.status, not_found.value.image_id) == (404, missing)
     with pytest.raises(loadstone.InvalidImageError) as invalid:
-        loadstone_dask.map_images(np.mean, [ok[2], garbage], images_per_task=1)  # submitted with retries=3
+        loadstone_dask.map_images(pixel_mean, [ok[2], garbage], images_per_task=1)  # submitted with retries=3
     assert invalid.value.image_id == garbage
     # Each bad image was fetched once although the graphs allowed 3 retries.
     assert len(web.paths("/missing.png")) == 1 and len(web.paths("/garbage/")) == 1
@@ -173,7 +173,7 @@ def test_a_worker_without_the_wado_plugin_gives_one_clear_error(dicomfile_series
         calls: list[Callable[[], Any]] = [
             lambda: loadstone_dask.from_image_ids(dicomfile_series.image_ids, client=client),
             lambda: loadstone_dask.from_series(dicomfile_series.series_id, client=client),
-            lambda: loadstone_dask.map_images(np.mean, dicomfile_series.image_ids, client=client),
+            lambda: loadstone_dask.map_images(pixel_mean, dicomfile_series.image_ids, client=client),
         ]
         for call in calls:
             with pytest.raises(WorkerPluginMissingError) as caught:

@@ -138,11 +138,17 @@ class LoadstonePlugin(WorkerPlugin):  # type: ignore[misc,unused-ignore]  # Work
 
     def __init__(self, settings: Settings | None = None) -> None:
         self.settings = settings or Settings()
+        self.memory_limit: int | None = None
         self.cache_bytes: int | None = None
 
     def setup(self, worker: Any) -> None:
-        limit = getattr(getattr(worker, "memory_manager", None), "memory_limit", None)
-        self.cache_bytes = cache_bytes_for(limit, self.settings)
+        self.memory_limit = getattr(getattr(worker, "memory_manager", None), "memory_limit", None)
+        self.configure(self.settings)
+
+    def configure(self, settings: Settings) -> None:
+        """Bound this worker's loadstone cache as ``settings`` say (tasks bring the client's settings)."""
+        self.settings = settings
+        self.cache_bytes = cache_bytes_for(self.memory_limit, settings)
         if self.cache_bytes is not None:
             loadstone.cache.set_maximum_size_bytes(self.cache_bytes)
 
@@ -165,11 +171,16 @@ def _current_worker() -> Any:
 
 
 def _ensure_plugin(worker: Any, settings: Settings) -> None:
-    if PLUGIN_NAME in worker.plugins:
-        return
-    with _install_lock:
-        if PLUGIN_NAME not in worker.plugins:
-            sync(worker.loop, worker.plugin_add, plugin=LoadstonePlugin(settings), name=PLUGIN_NAME)
+    plugin = worker.plugins.get(PLUGIN_NAME)
+    if plugin is None:
+        with _install_lock:
+            if PLUGIN_NAME not in worker.plugins:
+                sync(worker.loop, worker.plugin_add, plugin=LoadstonePlugin(settings), name=PLUGIN_NAME)
+                return
+            plugin = worker.plugins[PLUGIN_NAME]
+    current = plugin.settings
+    if (current.cache_bytes, current.cache_fraction) != (settings.cache_bytes, settings.cache_fraction):
+        plugin.configure(settings)
 
 
 @contextlib.contextmanager
