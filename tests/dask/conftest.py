@@ -42,6 +42,15 @@ pytestmark = pytest.mark.integration
 CLUSTER_TIMEOUT = 60
 
 
+@pytest.fixture(autouse=True)
+def _dask_settings() -> Iterator[None]:
+    """Every test starts from the plugin's default settings (``--set dask.…`` in a CLI test changes them)."""
+    yield
+    from loadstone_dask import config
+
+    config.reset()
+
+
 @contextlib.contextmanager
 def start_cluster(n_workers: int = 2, threads_per_worker: int = 2, **kwargs: Any) -> Iterator[Any]:
     """A LocalCluster of worker processes on 127.0.0.1 and a client, both closed on exit."""
