@@ -40,7 +40,7 @@ from ._cli.demo import DEFAULT_DEMO_DIR, cmd_demo
 from ._cli.fetch import cmd_fetch
 from ._cli.inspect_commands import cmd_info, cmd_plugins, cmd_render, cmd_series
 
-__all__ = ["main", "build_parser"]
+__all__ = ["main", "build_parser", "positive_int"]
 
 DEFAULT_TIMEOUT = 60.0
 
@@ -71,8 +71,8 @@ def _seconds(text: str) -> float:
     return value
 
 
-def _positive_int(text: str) -> int:
-    """An argparse type: an int of at least 1."""
+def positive_int(text: str) -> int:
+    """An argparse type: an int of at least 1 (for plugins' options too, ``loadstone_cli_options``)."""
     try:
         value = int(text)
     except ValueError:
@@ -160,7 +160,7 @@ def build_parser(plugin_options: bool = False) -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", required=True, metavar="DIR", help="folder to write (created)")
     p.add_argument("--png", action="store_true", help="also write a PNG of each image (its own window)")
     p.add_argument("--no-npy", dest="npy", action="store_false", help="do not write .npy files")
-    p.add_argument("--concurrency", type=_positive_int, metavar="N",
+    p.add_argument("--concurrency", type=positive_int, metavar="N",
                    help="loads at once (sets the pool's 'prefetch' limit; default: the pool's)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
     _add_timeout(p, "per image")

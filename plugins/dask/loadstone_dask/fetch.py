@@ -17,6 +17,7 @@ import dataclasses
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
+from loadstone.cli import positive_int
 from loadstone.errors import LoadstoneError
 from loadstone.fetching import FetchRecord, FetchSpec
 
@@ -34,18 +35,8 @@ def add_options(parser: argparse.ArgumentParser) -> None:
     exclusive.add_argument("--scheduler", metavar="ADDRESS",
                            help="run the fetch on this dask.distributed scheduler's workers "
                                 "(e.g. tcp://10.0.0.5:8786); they write into DIR, which they must reach")
-    exclusive.add_argument("--workers", type=_positive_int, metavar="N",
+    exclusive.add_argument("--workers", type=positive_int, metavar="N",
                            help="run the fetch on a local dask cluster of N worker processes")
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a number >= 1, got {value}")
-    return value
 
 
 @contextlib.contextmanager
