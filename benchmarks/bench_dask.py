@@ -48,7 +48,7 @@ import numpy as np
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))  # interleaved() of the WADO-RS benchmark
-from bench_wado_rs import EXPLICIT_LE, interleaved, upload  # noqa: E402 - sets up the paths below too
+from bench_wado_rs import EXPLICIT_LE, interleaved, run_raw_floor, upload  # noqa: E402 - sets up the paths below too
 from dicom_series import ct_series, write_series  # noqa: E402 - tests/, on the path through bench_wado_rs
 
 # -- data, kept between runs -------------------------------------------------------------------
@@ -309,6 +309,9 @@ def main() -> int:
                        medians, args.slices, megabytes)
                 ratios(medians, *names)
                 print(f"  identical pixels: {same}")
+                floor, _ = interleaved({"floor": lambda: run_raw_floor(url, study, series, 16)}, 3)
+                print(f"  the server alone (bare urllib3, 16 threads, nothing decoded): "
+                      f"{args.slices / floor['floor']:.0f} images/s")
                 print(f"\nper worker: files {args.slices / files_ours / args.workers:.0f} images/s, "
                       f"WADO-RS {args.slices / medians[names[0]] / args.workers:.0f} images/s "
                       f"({args.workers} workers on {os.cpu_count()} CPUs, Orthanc on the same machine)")
