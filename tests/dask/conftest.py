@@ -3,43 +3,25 @@
 The shared cluster (2 worker processes, 2 threads each) lives for the
 session: starting one costs seconds.  Tests that break a cluster (a killed
 worker, a worker without a plugin) start their own with
-:func:`start_cluster`, and every cluster is closed at teardown, bounded in
-time.  Orthanc comes from the WADO tests' fixtures (``tests/wado/orthanc.py``,
-imported by name, one server per session); the series are the synthetic CTs
-of ``tests/dicom_series.py``.
+``dask_helpers.start_cluster``, and every cluster is closed at teardown,
+bounded in time.  Orthanc comes from the WADO tests' fixtures
+(``tests/wado/orthanc.py``, imported by name, one server per session); the
+series are the synthetic CTs of ``tests/dicom_series.py``.
 """
 
 from __future__ import annotations
 
-import contextlib
-import sys
-import warnings
 from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "wado"))  # the Orthanc fixtures
-
+from dask_helpers import OrthancServer, Series, start_cluster, upload_series
 from dicom_series import ct_series, write_series
-from orthanc import (  # noqa: F401 - fixtures, re-exported for the tests of this folder
-    FakeServer,
-    OrthancServer,
-    basic_auth,
-    fake_server,
-    orthanc_auth_server,
-    orthanc_server,
-)
+from orthanc import fake_server, orthanc_auth_server, orthanc_server  # noqa: F401 - fixtures for this folder
 
 import loadstone
 
 pytestmark = pytest.mark.integration
-
-#: Bounds every cluster start, wait and stop.
-CLUSTER_TIMEOUT = 60
 
 
 @pytest.fixture(autouse=True)
@@ -49,25 +31,6 @@ def _dask_settings() -> Iterator[None]:
     from loadstone_dask import config
 
     config.reset()
-
-
-@contextlib.contextmanager
-def start_cluster(n_workers: int = 2, threads_per_worker: int = 2, **kwargs: Any) -> Iterator[Any]:
-    """A LocalCluster of worker processes on 127.0.0.1 and a client, both closed on exit."""
-    from distributed import Client, LocalCluster
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ResourceWarning)
-        cluster = LocalCluster(n_workers=n_workers, threads_per_worker=threads_per_worker, processes=True,
-                               host="127.0.0.1", dashboard_address=":0", memory_limit="2GiB",
-                               silence_logs=40, **kwargs)
-        client = Client(cluster, timeout=CLUSTER_TIMEOUT, set_as_default=False)
-        try:
-            client.wait_for_workers(n_workers, timeout=CLUSTER_TIMEOUT)
-            yield client
-        finally:
-            client.close(timeout=CLUSTER_TIMEOUT)
-            cluster.close(timeout=CLUSTER_TIMEOUT)
 
 
 @pytest.fixture(scope="session")
@@ -82,32 +45,6 @@ def client(cluster_client: Any) -> Iterator[Any]:
     """The session's cluster as the current client for one test (``dask`` computes on it)."""
     with cluster_client.as_current():
         yield cluster_client
-
-
-def worker_pids(client: Any) -> set[int]:
-    """The process ids of the cluster's workers."""
-    import os
-
-    return set(client.run(os.getpid).values())
-
-
-def pixel_mean(image: loadstone.Image) -> float:
-    """The mean stored value of an image (a function for ``map_images``)."""
-    return float(image.pixel_data.mean())
-
-
-def local_stack(image_ids: list[str], **options: Any) -> np.ndarray:
-    """What the user would load without dask: ``load_images`` and ``np.stack``."""
-    loads = loadstone.load_images(image_ids, **options)
-    return np.stack([load.result(60).pixel_data for load in loads])
-
-
-@dataclass(frozen=True)
-class Series:
-    """A synthetic CT series as the tests see it."""
-
-    series_id: str
-    image_ids: list[str]
 
 
 @pytest.fixture(scope="session")
@@ -126,22 +63,6 @@ def multiframe_file(tmp_path_factory: pytest.TempPathFactory) -> Series:
     path = write_series(folder, ct_series(1, 64, frames=12)[2])[0]
     series_id = f"dicomfile:{path}"
     return Series(series_id, loadstone.series_image_ids(series_id))
-
-
-def upload_series(server: OrthancServer, slices: int, size: int = 64,
-                  frames: int = 1) -> tuple[str, str, list[str]]:
-    """Store a synthetic series in Orthanc: ``(study, series, SOP instance UIDs)``."""
-    import io
-
-    import pydicom
-
-    study, series, objects = ct_series(slices, size, frames)
-    sops = []
-    for data in objects:
-        answer = server.upload(data)
-        assert answer.get("Status") in ("Success", "AlreadyStored"), answer
-        sops.append(str(pydicom.dcmread(io.BytesIO(data), stop_before_pixels=True).SOPInstanceUID))
-    return study, series, sops
 
 
 @pytest.fixture(scope="session")

@@ -8,7 +8,7 @@ from typing import Any
 import dask.array as da
 import numpy as np
 import pytest
-from conftest import OrthancServer, Series, local_stack, upload_series
+from dask_helpers import OrthancServer, Series, local_stack, upload_series
 from dicom_series import ct_series, write_series
 
 import loadstone

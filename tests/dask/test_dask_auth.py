@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from conftest import OrthancServer, basic_auth, local_stack, upload_series, worker_pids
+from dask_helpers import OrthancServer, basic_auth, local_stack, upload_series, worker_pids
 
 import loadstone
 import loadstone_dask

@@ -12,8 +12,16 @@ from typing import Any
 
 import numpy as np
 import pytest
-from conftest import CLUSTER_TIMEOUT, FakeServer, Series, local_stack, pixel_mean, start_cluster, worker_pids
-from orthanc import Reply
+from dask_helpers import (
+    CLUSTER_TIMEOUT,
+    FakeServer,
+    Reply,
+    Series,
+    local_stack,
+    pixel_mean,
+    start_cluster,
+    worker_pids,
+)
 
 import loadstone
 import loadstone_dask

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from conftest import Series
+from dask_helpers import Series
 
 from loadstone.cli import main
 

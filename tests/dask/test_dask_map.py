@@ -9,7 +9,7 @@ from typing import Any
 import dask.bag as db
 import numpy as np
 import pytest
-from conftest import Series, local_stack, worker_pids
+from dask_helpers import Series, local_stack, worker_pids
 
 import loadstone_dask
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from conftest import Series, local_stack, pixel_mean
+from dask_helpers import Series, local_stack, pixel_mean
 
 import loadstone
 import loadstone_dask
