@@ -16,7 +16,10 @@ Timed, as medians of ``--repeats`` interleaved runs, graph building included:
 * **local loadstone** in this process: ``load_images`` of the series' ids and
   ``np.stack`` (no dask);
 * **a reduction**: ``map_images`` of each image's mean (only numbers travel)
-  against ``from_series(…).array.mean().compute()``.
+  against ``from_series(…).array.mean().compute()``;
+* ``from_series`` again through a second client with ``direct_to_workers=True``
+  (chunks come from the workers, not through the scheduler), and for
+  WADO-RS what the server alone gives (bare urllib3, 16 threads, no decode).
 
 Every run starts cold for loadstone: each run of a file series reads its own
 hard-linked copy of the folder (new paths, so no cache of the client or the
@@ -248,12 +251,13 @@ def main() -> int:
           f"{megabytes:.0f} MiB of pixels (ready in {time.perf_counter() - started:.1f} s, in {folder})")
     server = None
     with LocalCluster(n_workers=args.workers, processes=True, host="127.0.0.1", dashboard_address=":0",
-                      silence_logs=40) as cluster, Client(cluster) as client:
+                      silence_logs=40) as cluster, Client(cluster) as client, \
+            Client(cluster, direct_to_workers=True, set_as_default=False) as direct:
         threads = sorted(set(client.nthreads().values()))
         print(f"cluster: LocalCluster, {args.workers} worker processes x {threads} threads; "
               f"dask {dask.__version__}")
         try:
-            copies = linked_copies(folder, 5 * (args.repeats + 1))
+            copies = linked_copies(folder, 6 * (args.repeats + 1))
             runs = {
                 "loadstone-dask from_series().compute()":
                     lambda: loadstone_dask.from_series(f"dicomfile:{next(copies)}").array.compute(),
@@ -267,15 +271,19 @@ def main() -> int:
                 "from_series().array.mean().compute()":
                     lambda: float(loadstone_dask.from_series(f"dicomfile:{next(copies)}").array.mean()
                                   .compute()),
+                "from_series().compute(), Client(direct_to_workers=True)":
+                    lambda: loadstone_dask.from_series(f"dicomfile:{next(copies)}").array.compute(
+                        scheduler=direct),
             }
             interleaved(runs, 1)  # warm-up: imports, plugins on the workers, page cache
             medians, results = interleaved(runs, args.repeats)
             names = list(runs)
             same = np.array_equal(results[names[0]], results[names[2]]) and \
-                np.array_equal(results[names[0]], results[names[1]][::-1])
+                np.array_equal(results[names[0]], results[names[1]][::-1]) and \
+                np.array_equal(results[names[0]], results[names[5]])
             report(f"files (dicomfile:), median of {args.repeats} interleaved runs, graph building included:",
                    medians, args.slices, megabytes)
-            ratios(medians, *names)
+            ratios(medians, *names[:5])
             print(f"  identical pixels: {same}; means agree: "
                   f"{np.isclose(np.mean(results[names[3]]), results[names[4]])}")
             files_ours = medians[names[0]]
@@ -300,14 +308,17 @@ def main() -> int:
                         peers.image_mean, loadstone.series_image_ids(series_id))),
                     "from_series().array.mean().compute()": cold(
                         client, lambda: float(loadstone_dask.from_series(series_id).array.mean().compute())),
+                    "from_series().compute(), Client(direct_to_workers=True)": cold(
+                        client, lambda: loadstone_dask.from_series(series_id).array.compute(
+                            scheduler=direct)),
                 }
                 interleaved(runs, 1)
                 medians, results = interleaved(runs, args.repeats)
                 names = list(runs)
-                same = all(np.array_equal(results[names[0]], results[name]) for name in names[1:3])
+                same = all(np.array_equal(results[names[0]], results[names[i]]) for i in (1, 2, 5))
                 report(f"WADO-RS (wadors:, Orthanc {server.url}), median of {args.repeats} interleaved runs:",
                        medians, args.slices, megabytes)
-                ratios(medians, *names)
+                ratios(medians, *names[:5])
                 print(f"  identical pixels: {same}")
                 floor, _ = interleaved({"floor": lambda: run_raw_floor(url, study, series, 16)}, 3)
                 print(f"  the server alone (bare urllib3, 16 threads, nothing decoded): "
