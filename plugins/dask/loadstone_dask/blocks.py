@@ -25,7 +25,7 @@ from .config import Settings
 from .faults import is_permanent, permanent_failures_stick
 from .layout import ImageLayout, layout_of_image
 from .options import ShippedOptions
-from .worker import TaskScope, release, task_scope
+from .worker import TaskScope, release, task_scope, warm_series
 
 __all__ = ["BlockSpec", "load_block", "map_block", "fetch_block", "probe_layout"]
 
@@ -38,9 +38,11 @@ class BlockSpec:
     settings: Settings
     layout: ImageLayout | None = None
     rescale: bool = False
+    #: A series whose metadata each worker should learn in one go first (``config.series_warmup_schemes``).
+    series_id: str | None = None
 
     def __dask_tokenize__(self) -> tuple[Any, ...]:
-        return (self.options.token, self.layout, self.rescale)
+        return (self.options.token, self.layout, self.rescale, self.series_id)
 
 
 def _images(image_ids: Sequence[str], options: Mapping[str, Any], scope: TaskScope,
@@ -84,6 +86,8 @@ def load_block(block: Any, spec: BlockSpec) -> np.ndarray:
     image_ids = _ids(block)
     out = np.empty((len(image_ids), *layout.shape), dtype=layout.array_dtype(spec.rescale))
     with permanent_failures_stick(), task_scope(spec.settings) as scope:
+        if spec.series_id is not None:
+            warm_series(spec.series_id)
         for index, image in _images(image_ids, spec.options.options, scope):
             pixels = image.pixel_data
             if pixels.shape != layout.shape or (not spec.rescale and pixels.dtype != layout.dtype):

@@ -18,7 +18,7 @@ when a graph is built; the worker-side ones (``cache_fraction``,
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from loadstone.config import PluginConfig
 
@@ -47,6 +47,10 @@ class Settings:
     #: Before building a graph, ask every worker (``Client.run``) whether it can load each
     #: scheme in it.
     check_workers: bool = True
+    #: Schemes whose series each worker expands once (``loadstone.series_image_ids``) before
+    #: loading slices of a ``from_series`` volume: for ``wadors`` one series ``/metadata``
+    #: request per worker instead of one per instance.
+    series_warmup_schemes: frozenset[str] = field(default_factory=lambda: frozenset({"wadors"}))
 
     def __post_init__(self) -> None:
         for name in ("chunk_bytes", "fetch_images_per_task"):

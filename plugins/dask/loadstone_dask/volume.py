@@ -80,7 +80,8 @@ def from_series(series_id: str, *, images_per_chunk: int | None = None, rescale:
     modality = bool(rescale) or not info.rescale_uniform
     if modality:
         slope, intercept = 1.0, 0.0
-    spec = dataclasses.replace(spec, layout=layout, rescale=modality)
+    warm = loadstone.scheme_of(series_id) in spec.settings.series_warmup_schemes
+    spec = dataclasses.replace(spec, layout=layout, rescale=modality, series_id=series_id if warm else None)
     voi = loadstone.metadata.get("voiLutModule", ids[0])
     voi = voi if isinstance(voi, Mapping) else {}
     pixel = loadstone.metadata.get("imagePixelModule", ids[0])

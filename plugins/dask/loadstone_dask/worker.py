@@ -31,11 +31,12 @@ from distributed import WorkerPlugin, get_worker
 from distributed.utils import sync
 
 import loadstone
-from loadstone.toolkit import LRUCache
+from loadstone.errors import LoadstoneError
+from loadstone.toolkit import LRUCache, SingleFlight
 
 from .config import Settings
 
-__all__ = ["PLUGIN_NAME", "LoadstonePlugin", "TaskScope", "task_scope", "cache_bytes_for"]
+__all__ = ["PLUGIN_NAME", "LoadstonePlugin", "TaskScope", "task_scope", "cache_bytes_for", "warm_series"]
 
 logger = logging.getLogger(__name__)
 
@@ -196,6 +197,31 @@ def task_scope(settings: Settings) -> Iterator[TaskScope]:
         yield scope
     finally:
         registry.leave(scope)
+
+
+_expanded: LRUCache[str, bool] = LRUCache(256)  # series this worker expanded (or tried to)
+_expanding: SingleFlight[str, bool] = SingleFlight()
+
+
+def warm_series(series_id: str) -> None:
+    """Expand ``series_id`` once in this worker, so that its plugin learns the series' metadata in one go.
+
+    Best effort: a failure (e.g. a server that wants credentials, which
+    ``series_image_ids`` cannot send) only means each image fetches its own.
+    """
+    if _current_worker() is None or _expanded.get(series_id):
+        return
+
+    def expand() -> bool:
+        try:
+            loadstone.series_image_ids(series_id)
+        except LoadstoneError as exc:
+            logger.info("could not expand series %s on this worker (%s); images fetch their own metadata",
+                        series_id, exc)
+        _expanded.put(series_id, True)
+        return True
+
+    _expanding.do(series_id, expand)
 
 
 def release(image_ids: Iterable[str], keep: Iterable[str] = ()) -> None:
