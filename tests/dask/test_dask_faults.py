@@ -81,6 +81,13 @@ def test_a_transient_error_is_retried_by_dask(client: Any, web: FakeServer) -> N
     with pytest.raises(loadstone.TransportError) as busy:  # no retries asked: the 503 is the answer
         loadstone_dask.from_image_ids([ok, second], images_per_chunk=1, retries=0).compute()
     assert (busy.value.status, busy.value.image_id) == (503, second)
+    # map_images submits itself: task_retries is dask's, retries stays loadstone.http's load option.
+    third, fourth = f"{web.url}/flaky/3.png", f"{web.url}/flaky/4.png"
+    assert loadstone_dask.map_images(pixel_mean, [third], retries=0, task_retries=1) == [pixel_mean(
+        loadstone.load_image(ok).result(30))]
+    with pytest.raises(loadstone.TransportError, match="503"):
+        loadstone_dask.map_images(pixel_mean, [fourth], retries=0, task_retries=0)
+    assert (calls["/flaky/3.png"], calls["/flaky/4.png"]) == (2, 1)
 
 
 def test_a_worker_killed_mid_computation_leaves_the_result_exact(wadors_series: Series) -> None:

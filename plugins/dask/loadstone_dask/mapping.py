@@ -35,14 +35,15 @@ def default_images_per_task(image_id: str, chunk_bytes: int) -> int:
 
 
 def map_images(func: Callable[[loadstone.Image], Any], image_ids: Iterable[str], *, client: Any = None,
-               compute: bool = True, images_per_task: int | None = None, retries: int | None = None,
+               compute: bool = True, images_per_task: int | None = None, task_retries: int | None = None,
                **load_options: Any) -> Any:
     """``[func(image) for each id]``, each call on the worker where its image loaded, in id order.
 
     ``func`` gets a :class:`loadstone.Image` and returns anything picklable;
     only its results travel to the client.  Runs on ``client`` (or the
-    default ``distributed.Client``) with ``retries`` (default
-    ``config.retries``) for transient failures; with no client, on dask's
+    default ``distributed.Client``); dask retries a task that failed
+    transiently ``task_retries`` times (default ``config.retries``; the load
+    option ``retries`` is loadstone.http's own); with no client, on dask's
     local threads.  ``compute=False`` returns the lazy ``dask.bag.Bag``
     instead (``bag.compute()`` gives the same list; ``client.compute(bag)``
     a future of it).  A permanent failure raises its typed error, naming the
@@ -65,7 +66,8 @@ def map_images(func: Callable[[loadstone.Image], Any], image_ids: Iterable[str],
     if client is None:
         scheduler = None if dask.config.get("scheduler", None) else "threads"
         return bag.compute(scheduler=scheduler)
-    future = client.compute(bag, retries=spec.settings.retries if retries is None else retries)
+    retries = spec.settings.retries if task_retries is None else task_retries
+    future = client.compute(bag, retries=retries)
     try:
         return future.result()
     except BaseException:
