@@ -10,13 +10,10 @@ import dask.array as da
 import numpy as np
 from dask.base import tokenize
 
-from .blocks import BlockSpec, load_block, probe_layout
-from .clients import check_workers, current_client
-from .config import config
-from .layout import ImageLayout, layout_from_metadata
-from .options import ship_options
+from .blocks import BlockSpec, load_block
+from .graph import layout_for, prepare
 
-__all__ = ["from_image_ids", "images_array", "layout_for", "prepare"]
+__all__ = ["from_image_ids", "images_array"]
 
 
 def _id_list(image_ids: Iterable[str]) -> list[str]:
@@ -27,26 +24,6 @@ def _id_list(image_ids: Iterable[str]) -> list[str]:
     if not ids:
         raise ValueError("from_image_ids needs at least one image id")
     return ids
-
-
-def prepare(image_ids: list[str], client: Any, load_options: dict[str, Any]) -> tuple[BlockSpec, Any]:
-    """The spec of a graph over ``image_ids`` (options checked) and the client it will likely run on."""
-    settings = config.get()
-    spec = BlockSpec(ship_options(load_options), settings)
-    client = current_client(client)
-    if client is not None and settings.check_workers:
-        check_workers(client, image_ids)
-    return spec, client
-
-
-def layout_for(image_id: str, spec: BlockSpec, client: Any) -> ImageLayout:
-    layout = layout_from_metadata(image_id)
-    if layout is not None:
-        return layout
-    if client is None:
-        return probe_layout(image_id, spec)
-    layout_found: ImageLayout = client.submit(probe_layout, image_id, spec, pure=False).result()
-    return layout_found
 
 
 def images_array(image_ids: list[str], spec: BlockSpec, images_per_chunk: int | None) -> Any:

@@ -21,8 +21,8 @@ from loadstone.cli import positive_int
 from loadstone.errors import LoadstoneError
 from loadstone.fetching import FetchRecord, FetchSpec
 
-from .array import prepare
 from .blocks import fetch_block
+from .graph import prepare
 from .layout import split
 
 __all__ = ["add_options", "distributed_fetch", "cluster_client"]

@@ -15,8 +15,8 @@ import dask.bag as db
 
 import loadstone
 
-from .array import prepare
 from .blocks import map_block
+from .graph import prepare
 from .layout import layout_from_metadata
 from .options import check_shippable
 

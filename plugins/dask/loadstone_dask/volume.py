@@ -18,7 +18,8 @@ from loadstone.errors import InvalidImageError, UnsupportedError
 from loadstone.geometry import ORIENTATION_TOLERANCE, SPACING_TOLERANCE
 from loadstone.volume import Volume, series_geometry
 
-from .array import images_array, layout_for, prepare
+from .array import images_array
+from .graph import layout_for, prepare
 
 __all__ = ["from_series"]
 
