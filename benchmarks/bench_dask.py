@@ -1,7 +1,7 @@
 """loadstone-dask against what users write today, on one 2-worker LocalCluster, in one run.
 
-A 400-slice 512x512 int16 CT series (generated once with pydicom and kept in
-a temporary folder, see ``--cache``) is read from disk (``dicomfile:``) and
+A 400-slice 512x512 int16 CT series (the wado tests' synthetic one, generated
+once with pydicom and kept in a temporary folder, see ``--cache``) is read from disk (``dicomfile:``) and
 from a local Orthanc (``wadors:``; its database is kept in the same folder).
 Timed, as medians of ``--repeats`` interleaved runs, graph building included:
 
@@ -51,21 +51,27 @@ import numpy as np
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))  # interleaved() of the WADO-RS benchmark
-from bench_wado_rs import EXPLICIT_LE, interleaved, run_raw_floor, upload  # noqa: E402 - sets up the paths below too
-from dicom_series import ct_series, write_series  # noqa: E402 - tests/, on the path through bench_wado_rs
+from bench_wado_rs import EXPLICIT_LE, interleaved, run_raw_floor, upload  # noqa: E402 - puts tests/wado on the path
 
 # -- data, kept between runs -------------------------------------------------------------------
 
 
 def series_folder(cache: Path, slices: int, size: int) -> Path:
-    """The series as files, written once into ``cache``."""
+    """The series as files (the wado tests' synthetic CT, names in no order), written once into ``cache``."""
+    import synthetic
+
     folder = cache / f"ct-{slices}x{size}"
-    done = folder / ".complete"
+    done = folder / "order.json"
     if not done.exists():
         shutil.rmtree(folder, ignore_errors=True)
-        write_series(folder, ct_series(slices, size)[2])
-        done.write_text("ok")
+        paths = synthetic.write_series(folder, slices, rows=size, columns=size)
+        done.write_text(json.dumps([path.name for path in paths]))  # slice order, for the idiom
     return folder
+
+
+def slice_order(folder: Path) -> list[str]:
+    """The file names of the series in slice order (what the idiom's user is assumed to know)."""
+    return list(json.loads((folder / "order.json").read_text()))
 
 
 def linked_copies(folder: Path, count: int) -> Iterator[Path]:
@@ -83,25 +89,19 @@ def linked_copies(folder: Path, count: int) -> Iterator[Path]:
 
 def orthanc_series(cache: Path, folder: Path) -> tuple[Any, str, str]:
     """A running Orthanc holding the series (uploaded once; its database stays in ``cache``)."""
+    import pydicom
     from orthanc import OrthancServer
 
+    first = pydicom.dcmread(next(folder.glob("*.dcm")), stop_before_pixels=True)
+    study, series = str(first.StudyInstanceUID), str(first.SeriesInstanceUID)
     server = OrthancServer(cache / "orthanc").start()
-    marker = cache / "orthanc" / f"{folder.name}.json"
-    if marker.exists():
-        uids = json.loads(marker.read_text())
-        try:
-            server.get_json(f"/dicom-web/studies/{uids['study']}/series/{uids['series']}/instances")
-            return server, uids["study"], uids["series"]
-        except OSError:
-            pass
-    import pydicom
-
-    objects = [path.read_bytes() for path in sorted(folder.glob("*.dcm"))]
-    upload(server.url, objects, {})
-    first = pydicom.dcmread(folder / "0000.dcm", stop_before_pixels=True)
-    uids = {"study": str(first.StudyInstanceUID), "series": str(first.SeriesInstanceUID)}
-    marker.write_text(json.dumps(uids))
-    return server, uids["study"], uids["series"]
+    try:
+        stored = server.get_json(f"/dicom-web/studies/{study}/series/{series}/instances")
+    except OSError:  # 404: not there yet
+        stored = []
+    if len(stored) != len(list(folder.glob("*.dcm"))):
+        upload(server.url, [path.read_bytes() for path in sorted(folder.glob("*.dcm"))], {})
+    return server, study, series
 
 
 # -- what users write today ---------------------------------------------------------------------
@@ -114,11 +114,11 @@ def read_file(path: str) -> np.ndarray:
     return np.asarray(pydicom.dcmread(path).pixel_array)
 
 
-def idiom_files(folder: Path, shape: tuple[int, int]) -> Any:
+def idiom_files(folder: Path, order: list[str], shape: tuple[int, int]) -> Any:
     import dask.array as da
     from dask import delayed
 
-    paths = sorted(str(path) for path in folder.glob("*.dcm"))
+    paths = [str(folder / name) for name in order]
     parts = [da.from_delayed(delayed(read_file)(path), shape=shape, dtype=np.int16) for path in paths]
     return da.stack(parts)
 
@@ -145,7 +145,7 @@ def idiom_wadors(url: str, study: str, series: str) -> Any:
     from dask import delayed
 
     metadata = _dicomweb(url).retrieve_series_metadata(study, series)
-    metadata.sort(key=lambda attrs: float(attrs["00200032"]["Value"][2]))  # along the normal, as loadstone
+    metadata.sort(key=lambda attrs: float(attrs["00200032"]["Value"][2]))  # slice order: along the normal
 
     def value(attrs: dict[str, Any], tag: str) -> Any:
         return attrs[tag]["Value"][0]
@@ -245,6 +245,7 @@ def main() -> int:
     args.cache.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     folder = series_folder(args.cache, args.slices, args.size)
+    order = slice_order(folder)
     megabytes = args.slices * args.size * args.size * 2 / 2**20
     shape = (args.size, args.size)
     print(f"series: {args.slices} x {args.size}x{args.size} int16 CT, Explicit VR Little Endian, "
@@ -262,7 +263,7 @@ def main() -> int:
                 "loadstone-dask from_series().compute()":
                     lambda: loadstone_dask.from_series(f"dicomfile:{next(copies)}").array.compute(),
                 "dask idiom: from_delayed(pydicom.dcmread)":
-                    lambda: peers.idiom_files(next(copies), shape).compute(),
+                    lambda: peers.idiom_files(next(copies), order, shape).compute(),
                 "local loadstone load_images + np.stack":
                     lambda: local_stack(f"dicomfile:{next(copies)}"),
                 "map_images(mean)":
@@ -279,7 +280,7 @@ def main() -> int:
             medians, results = interleaved(runs, args.repeats)
             names = list(runs)
             same = np.array_equal(results[names[0]], results[names[2]]) and \
-                np.array_equal(results[names[0]], results[names[1]][::-1]) and \
+                np.array_equal(results[names[0]], results[names[1]]) and \
                 np.array_equal(results[names[0]], results[names[5]])
             report(f"files (dicomfile:), median of {args.repeats} interleaved runs, graph building included:",
                    medians, args.slices, megabytes)

@@ -38,14 +38,52 @@ import numpy as np
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests" / "wado"))  # the Orthanc helper used by the tests
-sys.path.insert(0, str(HERE.parent / "tests"))  # the synthetic series the tests use
-
-from dicom_series import ct_series  # noqa: E402
 
 EXPLICIT_LE = "1.2.840.10008.1.2.1"
 
 
-# -- data: ct_series (tests/dicom_series.py) -----------------------------------------------
+# -- data -----------------------------------------------------------------------------------
+
+
+def ct_series(slices: int, size: int, frames: int = 1) -> tuple[str, str, list[bytes]]:
+    """Part 10 bytes of a CT series (or one multi-frame instance when ``frames`` > 1)."""
+    import pydicom
+    from pydicom.dataset import FileMetaDataset
+    from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
+
+    rng = np.random.default_rng(7)
+    yy, xx = np.mgrid[:size, :size]
+    body = ((xx - size / 2) ** 2 + (yy - size / 2) ** 2 < (size * 0.45) ** 2).astype(np.int16)
+    study, series = generate_uid(), generate_uid()
+    out = []
+    for index in range(slices):
+        ds = pydicom.Dataset()
+        ds.file_meta = FileMetaDataset()
+        ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+        ds.file_meta.MediaStorageSOPClassUID = CTImageStorage
+        uid = generate_uid()
+        ds.file_meta.MediaStorageSOPInstanceUID = uid
+        ds.SOPClassUID, ds.SOPInstanceUID = CTImageStorage, uid
+        ds.StudyInstanceUID, ds.SeriesInstanceUID = study, series
+        ds.PatientID, ds.PatientName, ds.Modality = "BENCH", "Bench^WadoRS", "CT"
+        ds.InstanceNumber = index + 1
+        ds.ImageOrientationPatient = [1, 0, 0, 0, 1, 0]
+        ds.ImagePositionPatient = [-200.0, -200.0, -1.25 * index]  # uploaded head to foot
+        ds.PixelSpacing, ds.SliceThickness = [0.78, 0.78], 1.25
+        ds.Rows = ds.Columns = size
+        ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
+        ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 16, 15, 1
+        ds.RescaleSlope, ds.RescaleIntercept = 1, -1024
+        ds.WindowCenter, ds.WindowWidth = 40, 400
+        if frames > 1:
+            ds.NumberOfFrames = frames
+        stack = [(body * (1000 + 3 * (index + f)) + rng.integers(0, 40, body.shape)).astype(np.int16)
+                 for f in range(frames)]
+        ds.PixelData = np.stack(stack).tobytes()
+        buffer = io.BytesIO()
+        ds.save_as(buffer, enforce_file_format=True)
+        out.append(buffer.getvalue())
+    return study, series, out
 
 
 def upload(base: str, objects: list[bytes], headers: dict[str, str]) -> None:

@@ -6,7 +6,7 @@ worker, a worker without a plugin) start their own with
 ``dask_helpers.start_cluster``, and every cluster is closed at teardown,
 bounded in time.  Orthanc comes from the WADO tests' fixtures
 (``tests/wado/orthanc.py``, imported by name, one server per session); the
-series are the synthetic CTs of ``tests/dicom_series.py``.
+series are the WADO tests' synthetic ones (``tests/wado/synthetic.py``).
 """
 
 from __future__ import annotations
@@ -15,8 +15,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from dask_helpers import OrthancServer, Series, start_cluster, upload_series
-from dicom_series import ct_series, write_series
+from dask_helpers import OrthancServer, Series, colour_frames_file, ct_files, start_cluster, upload_files
 from orthanc import fake_server, orthanc_auth_server, orthanc_server  # noqa: F401 - fixtures for this folder
 
 import loadstone
@@ -49,25 +48,25 @@ def client(cluster_client: Any) -> Iterator[Any]:
 
 @pytest.fixture(scope="session")
 def dicomfile_series(tmp_path_factory: pytest.TempPathFactory) -> Series:
-    """24 slices of 64x64 int16 in a folder (``dicomfile:<folder>``)."""
+    """24 slices of 64x64 int16 in a folder (``dicomfile:<folder>``; file names in no order)."""
     folder = tmp_path_factory.mktemp("dask-ct")
-    write_series(folder, ct_series(24, 64)[2])
+    ct_files(folder, 24)
     series_id = f"dicomfile:{folder}"
     return Series(series_id, loadstone.series_image_ids(series_id))
 
 
 @pytest.fixture(scope="session")
 def multiframe_file(tmp_path_factory: pytest.TempPathFactory) -> Series:
-    """One 12-frame 64x64 instance (``dicomfile:<file>`` expands to its frames)."""
-    folder = tmp_path_factory.mktemp("dask-multiframe")
-    path = write_series(folder, ct_series(1, 64, frames=12)[2])[0]
+    """One 12-frame 64x64 RGB instance (``dicomfile:<file>`` expands to its frames)."""
+    path = colour_frames_file(tmp_path_factory.mktemp("dask-multiframe"), 12)
     series_id = f"dicomfile:{path}"
     return Series(series_id, loadstone.series_image_ids(series_id))
 
 
 @pytest.fixture(scope="session")
-def wadors_series(orthanc_server: OrthancServer) -> Series:  # noqa: F811 - the imported fixture
+def wadors_series(orthanc_server: OrthancServer,  # noqa: F811 - the imported fixture
+                  tmp_path_factory: pytest.TempPathFactory) -> Series:
     """24 slices of 64x64 in Orthanc, as a ``wadors:`` series id."""
-    study, series, _ = upload_series(orthanc_server, 24)
+    study, series, _ = upload_files(orthanc_server, ct_files(tmp_path_factory.mktemp("dask-upload"), 24))
     series_id = orthanc_server.wadors_series(study, series)
     return Series(series_id, loadstone.series_image_ids(series_id))

@@ -18,15 +18,15 @@ from typing import Any
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "wado"))  # the Orthanc helpers
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "wado"))  # orthanc.py, synthetic.py
 
-from dicom_series import ct_series
 from orthanc import FakeServer, OrthancServer, Reply, basic_auth
 
 import loadstone
 
-__all__ = ["CLUSTER_TIMEOUT", "FakeServer", "OrthancServer", "Reply", "Series", "basic_auth", "local_stack",
-           "pixel_mean", "start_cluster", "upload_series", "worker_pids"]
+__all__ = ["CLUSTER_TIMEOUT", "FakeServer", "OrthancServer", "Reply", "Series", "basic_auth",
+           "colour_frames_file", "ct_files", "local_stack", "pixel_mean", "start_cluster", "upload_files",
+           "worker_pids"]
 
 #: Bounds every cluster start, wait and stop.
 CLUSTER_TIMEOUT = 60
@@ -75,17 +75,33 @@ class Series:
     image_ids: list[str]
 
 
-def upload_series(server: OrthancServer, slices: int, size: int = 64,
-                  frames: int = 1) -> tuple[str, str, list[str]]:
-    """Store a synthetic series in Orthanc: ``(study, series, SOP instance UIDs)``."""
-    import io
-
+def upload_files(server: OrthancServer, paths: list[Path]) -> tuple[str, str, list[str]]:
+    """Store Part 10 files in Orthanc: ``(study, series, SOP instance UIDs)`` in the order of ``paths``."""
     import pydicom
 
-    study, series, objects = ct_series(slices, size, frames)
     sops = []
-    for data in objects:
-        answer = server.upload(data)
+    for path in paths:
+        answer = server.upload(path.read_bytes())
         assert answer.get("Status") in ("Success", "AlreadyStored"), answer
-        sops.append(str(pydicom.dcmread(io.BytesIO(data), stop_before_pixels=True).SOPInstanceUID))
-    return study, series, sops
+        sops.append(str(pydicom.dcmread(path, stop_before_pixels=True).SOPInstanceUID))
+    first = pydicom.dcmread(paths[0], stop_before_pixels=True)
+    return str(first.StudyInstanceUID), str(first.SeriesInstanceUID), sops
+
+
+def ct_files(folder: Path, count: int, size: int = 64, shuffle: bool = True) -> list[Path]:
+    """A synthetic CT series (the wado tests' ``synthetic``) written into ``folder``, in slice order."""
+    import synthetic
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return synthetic.write_series(folder, count, rows=size, columns=size, shuffle=shuffle)
+
+
+def colour_frames_file(folder: Path, frames: int, size: int = 64) -> Path:
+    """One multi-frame RGB instance (``synthetic.rgb_dataset``) written into ``folder``."""
+    import synthetic
+
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "frames.dcm"
+    synthetic.rgb_dataset(size, size, frames=frames).save_as(path, enforce_file_format=True)
+    return path

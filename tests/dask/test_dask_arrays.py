@@ -8,8 +8,7 @@ from typing import Any
 import dask.array as da
 import numpy as np
 import pytest
-from dask_helpers import OrthancServer, Series, local_stack, upload_series
-from dicom_series import ct_series, write_series
+from dask_helpers import OrthancServer, Series, colour_frames_file, ct_files, local_stack, upload_files
 
 import loadstone
 import loadstone_dask
@@ -61,12 +60,14 @@ def test_wadors_series_from_orthanc(client: Any, wadors_series: Series) -> None:
                        loadstone.load_volume(wadors_series.series_id))
 
 
-def test_multiframe_instance(client: Any, multiframe_file: Series, orthanc_server: OrthancServer) -> None:
+def test_multiframe_instance(client: Any, multiframe_file: Series, orthanc_server: OrthancServer,
+                             tmp_path: Path) -> None:
     ids = multiframe_file.image_ids
     assert len(ids) == 12 and ids[0].endswith("?frame=1")
-    np.testing.assert_array_equal(loadstone_dask.from_image_ids(ids, images_per_chunk=5).compute(),
-                                  local_stack(ids))
-    study, series, sops = upload_series(orthanc_server, 1, frames=12)
+    x = loadstone_dask.from_image_ids(ids, images_per_chunk=5)
+    assert (x.shape, x.dtype) == ((12, 64, 64, 3), np.uint8)
+    np.testing.assert_array_equal(x.compute(), local_stack(ids))
+    study, series, sops = upload_files(orthanc_server, [colour_frames_file(tmp_path, 12)])
     frames = [orthanc_server.wadors_id(study, series, sops[0], frame) for frame in range(1, 13)]
     np.testing.assert_array_equal(loadstone_dask.from_image_ids(frames, images_per_chunk=5).compute(),
                                   local_stack(frames))
@@ -102,12 +103,11 @@ def test_an_image_of_another_size_fails_its_chunk_naming_it(client: Any, dicomfi
 
 def test_from_series_refuses_what_load_volume_refuses(tmp_path: Path, dicomfile_series: Series) -> None:
     gap = tmp_path / "gap"
-    write_series(gap, ct_series(6, 32)[2])
-    (gap / "0003.dcm").unlink()  # a missing slice: uneven spacing
+    ct_files(gap, 6, 32, shuffle=False)[3].unlink()  # a missing slice: uneven spacing
     mixed = tmp_path / "mixed"
-    write_series(mixed, ct_series(4, 32)[2])
-    for index, data in enumerate(ct_series(4, 32)[2]):  # a second series in the same folder
-        (mixed / f"other{index}.dcm").write_bytes(data)
+    ct_files(mixed, 4, 32)
+    for index, path in enumerate(ct_files(tmp_path / "other", 4, 32)):  # a second series in the folder
+        path.rename(mixed / f"other{index}.dcm")
     for path in (gap, mixed):
         with pytest.raises(loadstone.LoadstoneError) as local:
             loadstone.load_volume(f"dicomfile:{path}")

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from dask_helpers import OrthancServer, basic_auth, local_stack, upload_series, worker_pids
+from dask_helpers import OrthancServer, basic_auth, ct_files, local_stack, upload_files, worker_pids
 
 import loadstone
 import loadstone_dask
@@ -18,9 +18,10 @@ from loadstone import http
 
 
 @pytest.fixture(scope="module")
-def protected(orthanc_auth_server: OrthancServer) -> tuple[OrthancServer, list[str], str]:
+def protected(orthanc_auth_server: OrthancServer,
+              tmp_path_factory: pytest.TempPathFactory) -> tuple[OrthancServer, list[str], str]:
     """6 slices in the Orthanc with authentication: (server, frame ids, series id)."""
-    study, series, sops = upload_series(orthanc_auth_server, 6)
+    study, series, sops = upload_files(orthanc_auth_server, ct_files(tmp_path_factory.mktemp("auth"), 6))
     ids = [orthanc_auth_server.wadors_id(study, series, sop) for sop in sops]
     return orthanc_auth_server, ids, orthanc_auth_server.wadors_series(study, series)
 
