@@ -23,8 +23,9 @@ function used.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from loadstone.toolkit import lazy_exports
 
 from .config import Settings, config
 from .errors import WorkerPluginMissingError
@@ -51,25 +52,11 @@ __all__ = [
     "config",
 ]
 
-_LAZY = {
+__getattr__, __dir__ = lazy_exports(__name__, {
     "from_image_ids": ".array",
     "from_series": ".volume",
     "map_images": ".mapping",
     "check_workers": ".clients",
     "LoadstonePlugin": ".worker",
     "worker_state": ".worker",
-}
-
-
-def __getattr__(name: str) -> Any:
-    try:
-        module = _LAZY[name]
-    except KeyError:
-        raise AttributeError(f"module 'loadstone_dask' has no attribute {name!r}") from None
-    value = getattr(importlib.import_module(module, __name__), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+})
