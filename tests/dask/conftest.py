@@ -20,8 +20,6 @@ from orthanc import fake_server, orthanc_auth_server, orthanc_server  # noqa: F4
 
 import loadstone
 
-pytestmark = pytest.mark.integration
-
 
 @pytest.fixture(autouse=True)
 def _dask_settings() -> Iterator[None]:

@@ -15,6 +15,8 @@ import loadstone_dask
 from loadstone.volume import Volume
 from loadstone_dask.clients import current_client
 
+pytestmark = pytest.mark.integration  # real clusters (and servers) on 127.0.0.1
+
 
 def assert_same_volume(lazy: Volume, local: Volume) -> None:
     assert isinstance(lazy, Volume) and isinstance(lazy.array, da.Array)

@@ -16,6 +16,8 @@ import loadstone
 import loadstone_dask
 from loadstone import http
 
+pytestmark = pytest.mark.integration  # real clusters (and servers) on 127.0.0.1
+
 
 @pytest.fixture(scope="module")
 def protected(orthanc_auth_server: OrthancServer,

@@ -28,6 +28,8 @@ import loadstone_dask
 from loadstone import http
 from loadstone_dask import WorkerPluginMissingError
 
+pytestmark = pytest.mark.integration  # real clusters (and servers) on 127.0.0.1
+
 PNG = loadstone.Image.from_array("png", (np.arange(48 * 64) % 251).astype(np.uint8).reshape(48, 64)).to_png()
 
 

@@ -12,6 +12,8 @@ from dask_helpers import Series
 
 from loadstone.cli import main
 
+pytestmark = pytest.mark.integration  # real clusters (and servers) on 127.0.0.1
+
 
 def fetched(folder: Path) -> dict[str, Any]:
     manifest: dict[str, Any] = json.loads((folder / "manifest.json").read_text())

@@ -13,6 +13,8 @@ from dask_helpers import Series, local_stack, worker_pids
 
 import loadstone_dask
 
+pytestmark = pytest.mark.integration  # real clusters (and servers) on 127.0.0.1
+
 
 def statistics(image: Any) -> tuple[int, int, int, int]:
     """(pid, min, max, sum) of one image, in exact integers."""

@@ -15,6 +15,8 @@ import loadstone_dask
 from loadstone_dask import config
 from loadstone_dask.options import ShippedOptions, ship_options
 
+pytestmark = pytest.mark.integration  # real clusters (and servers) on 127.0.0.1
+
 
 def test_importing_the_plugin_imports_no_dask() -> None:
     code = ("import sys, loadstone, loadstone_dask, loadstone_dask.plugin; "
