@@ -87,7 +87,7 @@ def load_block(block: Any, spec: BlockSpec) -> np.ndarray:
     out = np.empty((len(image_ids), *layout.shape), dtype=layout.array_dtype(spec.rescale))
     with permanent_failures_stick(), task_scope(spec.settings) as scope:
         if spec.series_id is not None:
-            warm_series(spec.series_id)
+            warm_series(spec.series_id, spec.options.options)
         for index, image in _images(image_ids, spec.options.options, scope):
             pixels = image.pixel_data
             if pixels.shape != layout.shape or (not spec.rescale and pixels.dtype != layout.dtype):

@@ -59,7 +59,7 @@ def from_series(series_id: str, *, images_per_chunk: int | None = None, rescale:
                         "image ids go to from_image_ids")
     where = f"series {series_id!r}"
     info = series_geometry(series_id, source=where, orientation_tolerance=orientation_tolerance,
-                           spacing_tolerance=spacing_tolerance)
+                           spacing_tolerance=spacing_tolerance, options=load_options)
     geometry = info.geometry
     if geometry is None:
         raise InvalidImageError(

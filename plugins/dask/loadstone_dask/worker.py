@@ -23,7 +23,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -203,18 +203,18 @@ _expanded: LRUCache[str, bool] = LRUCache(256)  # series this worker expanded (o
 _expanding: SingleFlight[str, bool] = SingleFlight()
 
 
-def warm_series(series_id: str) -> None:
+def warm_series(series_id: str, options: Mapping[str, Any] | None = None) -> None:
     """Expand ``series_id`` once in this worker, so that its plugin learns the series' metadata in one go.
 
-    Best effort: a failure (e.g. a server that wants credentials, which
-    ``series_image_ids`` cannot send) only means each image fetches its own.
+    ``options`` are the load options (credentials reach the server).  Best
+    effort: a failure only means each image fetches its own metadata.
     """
     if _current_worker() is None or _expanded.get(series_id):
         return
 
     def expand() -> bool:
         try:
-            loadstone.series_image_ids(series_id)
+            loadstone.series_image_ids(series_id, **dict(options or {}))
         except LoadstoneError as exc:
             logger.info("could not expand series %s on this worker (%s); images fetch their own metadata",
                         series_id, exc)
